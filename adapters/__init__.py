@@ -1,0 +1,1 @@
+"""Channel adapters: one package per push channel, all with the same file names."""

@@ -1,0 +1,1 @@
+"""Channel adapter (built in a later issue)."""

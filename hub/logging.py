@@ -1,0 +1,26 @@
+"""structlog set-up: JSON lines on stderr, ISO timestamps, level filtering by ``HUB_LOG_LEVEL``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Configure structlog once for the process. Logs go to stderr so stdout stays for output."""
+    name = (level or os.environ.get("HUB_LOG_LEVEL", "WARNING")).upper()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=False),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[name]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

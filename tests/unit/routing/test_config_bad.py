@@ -1,0 +1,66 @@
+"""Every file in tests/data/routing/bad/ must fail with its expected message at its expected line.
+
+Each bad file starts with ``# expect: line N: TEXT`` naming the line and a part of the error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hub.errors import ConfigError
+from hub.routing import load_routing
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "routing"
+BAD = sorted((DATA / "bad").glob("*.yaml"))
+
+
+def _expectation(path: Path) -> tuple[int, str]:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    found = re.fullmatch(r"# expect: line (\d+): (.+)", first)
+    assert found, f"{path.name} lacks its '# expect: line N: TEXT' header"
+    return int(found.group(1)), found.group(2)
+
+
+def test_the_minimal_config_is_valid() -> None:
+    loaded = load_routing(DATA / "minimal.yaml")
+    assert loaded.config.jurisdiction.name == "测试县"
+    assert [r.id for r in loaded.router.tree.walk()] == [
+        "root",
+        "approval",
+        "to-bureau",
+        "addressed",
+    ]
+
+
+def test_there_are_bad_configs() -> None:
+    assert len(BAD) >= 20
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_config_fails_with_its_message_and_line(path: Path) -> None:
+    line, text = _expectation(path)
+    with pytest.raises(ConfigError) as caught:
+        load_routing(path)
+    problems = caught.value.problems
+    rendered = [f"{p.line}: {p.zh} | {p.en} | {p.path}" for p in problems]
+    assert any(
+        p.line == line and (text in p.en or text in p.zh or text in p.path) for p in problems
+    ), rendered
+    assert all(p.file == str(path) for p in problems)
+    assert all(p.zh and p.en for p in problems)
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    text = (DATA / "minimal.yaml").read_text(encoding="utf-8")
+    text = text.replace("to: [scjg]", "to: [scjg, wsjk]").replace(
+        "{to: xzsp, action: remind}", "{to: zfb, action: remind}"
+    )
+    path = tmp_path / "two.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_routing(path)
+    messages = " ".join(p.en for p in caught.value.problems)
+    assert "'wsjk'" in messages and "'zfb'" in messages
