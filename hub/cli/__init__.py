@@ -16,6 +16,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _setup() -> None:
+    """审管互动 Hub 运维命令 (operator commands)."""
+    configure_logging()
+
+
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(routing_app, name="routing")
 register_schema(app)
@@ -23,5 +31,4 @@ register_demo(app)
 
 
 def main() -> None:
-    configure_logging()
     app()

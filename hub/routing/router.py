@@ -142,9 +142,17 @@ class Router:
             notes.append("涉密或不宜线上：仅纸质推送 (classified/offline: paper only)")
         if not channels:
             channels = (Channel.PAPER,)
-        if message.classification.is_classified and any(c.is_online for c in channels):
-            raise ClassifiedRoutingError(f"涉密消息 {message.message_id} 不得线上推送")
+        self._assert_paper_only(message, channels)
         return channels, tuple(notes)
+
+    def _assert_paper_only(self, message: CanonicalMessage, channels: tuple[Channel, ...]) -> None:
+        """Last line of defence: classified content never gets an online channel."""
+        online = [c.value for c in channels if c.is_online]
+        if message.classification.is_classified and online:
+            log.error("security.classified_online", message_id=message.message_id, channels=online)
+            raise ClassifiedRoutingError(
+                f"涉密消息 {message.message_id} 不得线上推送 (classified content on {online})"
+            )
 
     def _due(self, start: dt.datetime, spec: DeadlineSpec) -> Deadline:
         return compute_deadline(self.calendar, start, spec)
