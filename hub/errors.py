@@ -89,3 +89,24 @@ class DeliveryError(HubError):
     def __str__(self) -> str:
         kind = "retryable" if self.retryable else "permanent"
         return f"{kind} delivery error: {self.reason}"
+
+
+class ActionError(HubError):
+    """A claim, objection or reply cannot be applied; ``zh`` and ``en`` say why."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh = zh
+        self.en = en
+        super().__init__(f"{zh} ({en})")
+
+
+class NotFoundError(ActionError):
+    """No such delivery or message."""
+
+
+class ForbiddenError(ActionError):
+    """The acting department may not act on that delivery."""
+
+
+class StateConflictError(ActionError):
+    """The delivery's state does not allow the action (e.g. already auto-claimed)."""

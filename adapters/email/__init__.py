@@ -1,1 +1,1 @@
-"""Channel adapter (built in a later issue)."""
+"""Email channel (公务安全邮箱) — built in the email issue."""

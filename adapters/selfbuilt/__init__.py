@@ -1,1 +1,1 @@
-"""Channel adapter (built in a later issue)."""
+"""Self-built system channel (自建业务系统) — not built yet."""

@@ -38,18 +38,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from hub.clock.calendar import WorkCalendar
 from hub.clock.spec import DeadlineSpec
 
-__all__ = ["Deadline", "compute_deadline", "deadline_from", "end_of_day"]
+__all__ = ["Deadline", "compute_deadline", "deadline_from", "display_instant", "end_of_day"]
 
 logger = structlog.get_logger(__name__)
 
 _MIDNIGHT = time(0, 0)
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,7 @@ class Deadline:
 
         Appends `` (暂定 provisional)`` when provisional, unless ``note`` is False.
         """
-        if self.due.time() == _MIDNIGHT:
-            text = f"{(self.due.date() - timedelta(days=1)).isoformat()} 24:00"
-        else:
-            text = self.due.strftime("%Y-%m-%d %H:%M")
+        text = display_instant(self.due)
         return f"{text} (暂定 provisional)" if self.provisional and note else text
 
     def is_overdue(self, now: datetime) -> bool:
@@ -88,6 +87,17 @@ class Deadline:
             "spec": str(self.spec),
             "calendar_version": self.calendar_version,
         }
+
+
+def display_instant(value: datetime | None, tz: tzinfo | None = None) -> str:
+    """An instant as people read deadlines: ``2026-10-08 24:00`` for an end of day, else
+    ``2026-10-09 12:00``; in ``tz`` (default Asia/Shanghai) when given an instant from storage."""
+    if value is None:
+        return "—"
+    local = value.astimezone(tz or _SHANGHAI) if value.tzinfo else value
+    if local.time() == _MIDNIGHT:
+        return f"{(local.date() - timedelta(days=1)).isoformat()} 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def end_of_day(day: date, calendar: WorkCalendar) -> datetime:

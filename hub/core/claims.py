@@ -1,0 +1,216 @@
+"""Claims, objections and replies from departments, against the delivery's current state.
+
+Every action locks the delivery row, so a claim racing the deadline engine's auto-claim has one
+winner: whichever commits first. A claim after the deadline (before the engine fired) is
+recorded as 超时认领 (``claimed_late``); a claim after an auto-claim is refused (409) and the
+refusal is on record too. Repeating a claim that succeeded is answered with the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from hub.clock.deadline import display_instant
+from hub.core.api import ActionResult
+from hub.errors import ForbiddenError, NotFoundError, StateConflictError
+from hub.ledger.events import append_event
+from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow, TimerRow
+from hub.message import Channel
+
+log = structlog.get_logger(__name__)
+CLAIM_TIMERS = ("remind", "claim_timeout", "escalate")
+
+
+def load_for_action(session: Session, delivery_id: str, department_id: str | None) -> DeliveryRow:
+    """The delivery, row-locked; NotFound / Forbidden when it is not the department's own."""
+    row = session.get(DeliveryRow, delivery_id, with_for_update=True)
+    if row is None:
+        raise NotFoundError(f"没有这条推送记录 {delivery_id}", f"no delivery {delivery_id!r}")
+    if department_id is not None and row.department_id != department_id:
+        raise ForbiddenError(
+            f"部门 {department_id} 无权操作发给 {row.department_id} 的推送",
+            f"department {department_id!r} may not act on this delivery",
+        )
+    return row
+
+
+def claim(
+    session: Session,
+    delivery_id: str,
+    *,
+    department_id: str,
+    actor: str,
+    channel: Channel,
+    now: dt.datetime,
+) -> ActionResult:
+    row = load_for_action(session, delivery_id, department_id)
+    if row.claim_state in ("claimed", "claimed_late"):
+        return ActionResult(
+            delivery_id,
+            row.claim_state,
+            row.claimed_at or now,
+            late=row.claim_state == "claimed_late",
+            note_zh="已认领，无需重复认领",
+        )
+    if row.claim_state == "auto_claimed":
+        raise StateConflictError(
+            f"该推送已于 {display_instant(row.claimed_at)} 超时自动认领",
+            f"already auto-claimed at {_iso(row.claimed_at)}",
+        )
+    late = row.claim_due is not None and now >= row.claim_due
+    state = "claimed_late" if late else "claimed"
+    _set_claimed(session, row, state=state, actor=actor, channel=channel, now=now)
+    return ActionResult(
+        delivery_id, state, now, late=late, note_zh="超时认领，已记录" if late else "认领成功"
+    )
+
+
+def auto_claim(session: Session, row: DeliveryRow, *, now: dt.datetime) -> None:
+    """超时自动认领 by the deadline engine (caller holds the row lock and checked it is open)."""
+    _set_claimed(session, row, state="auto_claimed", actor="hub", channel=None, now=now)
+
+
+def _set_claimed(
+    session: Session,
+    row: DeliveryRow,
+    *,
+    state: str,
+    actor: str,
+    channel: Channel | None,
+    now: dt.datetime,
+) -> None:
+    row.claim_state, row.claimed_at, row.version = state, now, row.version + 1
+    session.add(
+        ClaimRow(
+            delivery_id=row.delivery_id,
+            kind=state,
+            actor=actor,
+            channel=channel.value if channel else "system",
+            at=now,
+            responsible_department=row.department_id,
+        )
+    )
+    cancel_timers(session, row.delivery_id, CLAIM_TIMERS, now=now)
+    event = "claim.auto" if state == "auto_claimed" else "claim.recorded"
+    append_event(
+        session,
+        event,
+        at=now,
+        actor=actor,
+        delivery_id=row.delivery_id,
+        message_id=row.message_id,
+        department_id=row.department_id,
+        channel=channel.value if channel else None,
+        data={"state": state, "claim_due": _iso(row.claim_due)},
+    )
+    log.info(event, delivery_id=row.delivery_id, message_id=row.message_id, state=state)
+
+
+def object_to(
+    session: Session,
+    delivery_id: str,
+    *,
+    department_id: str,
+    reason: str,
+    actor: str,
+    channel: Channel,
+    now: dt.datetime,
+) -> ActionResult:
+    row = load_for_action(session, delivery_id, department_id)
+    if row.objection_state == "none":
+        raise StateConflictError("该类推送未设异议期", "this delivery has no objection window")
+    if row.objection_state == "deemed_accepted" or (
+        row.objection_due is not None and now >= row.objection_due
+    ):
+        raise StateConflictError(
+            f"异议期已于 {display_instant(row.objection_due)} 届满，视为认可",
+            "the objection window has closed: deemed accepted",
+        )
+    row.objection_state, row.version = "raised", row.version + 1
+    session.add(
+        ObjectionRow(
+            delivery_id=delivery_id, reason=reason, actor=actor, channel=channel.value, at=now
+        )
+    )
+    cancel_timers(session, delivery_id, ("objection_close",), now=now)
+    append_event(
+        session,
+        "objection.recorded",
+        at=now,
+        actor=actor,
+        delivery_id=delivery_id,
+        message_id=row.message_id,
+        department_id=department_id,
+        channel=channel.value,
+        data={"reason": reason[:500]},
+    )
+    return ActionResult(delivery_id, "raised", now, note_zh="异议已记录")
+
+
+def reply(
+    session: Session,
+    delivery_id: str,
+    *,
+    department_id: str,
+    text: str,
+    actor: str,
+    channel: Channel,
+    now: dt.datetime,
+    reply_message_id: str | None = None,
+) -> ActionResult:
+    row = load_for_action(session, delivery_id, department_id)
+    if row.reply_state == "deemed_agreed":
+        raise StateConflictError(
+            f"回复期已于 {display_instant(row.reply_due)} 届满，视为同意",
+            "the reply window has closed: deemed agreed",
+        )
+    late = row.reply_due is not None and now >= row.reply_due
+    row.reply_state, row.version = "replied", row.version + 1
+    session.add(
+        ReplyRow(
+            delivery_id=delivery_id,
+            reply_message_id=reply_message_id,
+            text=text,
+            actor=actor,
+            channel=channel.value,
+            at=now,
+        )
+    )
+    cancel_timers(session, delivery_id, ("reply_close",), now=now)
+    append_event(
+        session,
+        "reply.recorded",
+        at=now,
+        actor=actor,
+        delivery_id=delivery_id,
+        message_id=row.message_id,
+        department_id=department_id,
+        channel=channel.value,
+        data={"late": late, "reply_message_id": reply_message_id},
+    )
+    return ActionResult(
+        delivery_id, "replied", now, late=late, note_zh="逾期回复，已记录" if late else "回复已记录"
+    )
+
+
+def cancel_timers(
+    session: Session, delivery_id: str, actions: tuple[str, ...], *, now: dt.datetime
+) -> None:
+    session.execute(
+        update(TimerRow)
+        .where(
+            TimerRow.delivery_id == delivery_id,
+            TimerRow.action.in_(actions),
+            TimerRow.fired_at.is_(None),
+            TimerRow.cancelled_at.is_(None),
+        )
+        .values(cancelled_at=now)
+    )
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None

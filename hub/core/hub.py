@@ -1,0 +1,263 @@
+"""The hub: the ledger, the router, the clock and the bus behind one facade (``HubApi``).
+
+Every public method is one unit of work: it commits to the ledger, then publishes the jobs the
+commit created (the outbox fast path). Anything not published — a crash, a bus outage — is
+published later by the relay, and every consumer ignores a job it has already done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.bus.base import Bus
+from hub.channels import ChannelAdapter
+from hub.clock.now import Clock, SystemClock
+from hub.core import claims
+from hub.core.api import Accepted, ActionResult, DeliveryView
+from hub.core.asyncrunner import AsyncRunner
+from hub.core.deadlines import fire_due
+from hub.core.dispatch import Dispatcher, RetryPolicy
+from hub.core.ingest import accept_message, quarantine
+from hub.core.routing_stage import route_job
+from hub.errors import ActionError, FieldProblem, NotFoundError
+from hub.ledger.db import Database
+from hub.ledger.events import append_event
+from hub.ledger.outbox import due_rows, mark_published
+from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
+from hub.message import CanonicalMessage, Channel
+from hub.routing.router import Router
+
+log = structlog.get_logger(__name__)
+
+
+class Hub:
+    """Implements :class:`hub.core.api.HubApi` and the worker-side stages."""
+
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        bus: Bus,
+        *,
+        clock: Clock | None = None,
+        adapters: Mapping[Channel, ChannelAdapter] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.db, self.router, self.bus = db, router, bus
+        self.clock: Clock = clock or SystemClock()
+        self.runner = AsyncRunner()
+        self.dispatcher = Dispatcher(db, router, adapters or {}, self.clock, self.runner, retry)
+
+    # -- publishing ---------------------------------------------------------------------------
+    def publish(self, jobs: Iterable[OutboxRow | None]) -> None:
+        """Publish committed jobs (fast path). A failure is logged: the relay will retry."""
+        items = [(job.queue, {"outbox_id": job.id, **job.payload}) for job in jobs if job]
+        if not items:
+            return
+        try:
+            self.bus.publish_many(items)
+        except Exception as exc:  # noqa: BLE001 - any bus failure: the relay republishes
+            log.warning("bus.publish_deferred", jobs=len(items), error=str(exc))
+
+    def relay(self, *, limit: int = 500, redeliver_after: float = 30.0) -> int:
+        """Publish due and stale outbox rows (delayed retries, lost fast-path publishes)."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            rows = due_rows(
+                session, now=now, limit=limit, redeliver_after=dt.timedelta(seconds=redeliver_after)
+            )
+            if not rows:
+                return 0
+            self.bus.publish_many([(r.queue, {"outbox_id": r.id, **r.payload}) for r in rows])
+            mark_published(session, [r.id for r in rows], now=now)
+        return len(rows)
+
+    # -- HubApi -------------------------------------------------------------------------------
+    def accept(self, message: CanonicalMessage) -> Accepted:
+        accepted, job = accept_message(
+            self.db, self.router, message, now=self.clock.now(), actor=message.sender.department_id
+        )
+        self.publish([job])
+        return accepted
+
+    def quarantine_input(
+        self, *, channel: Channel, raw: bytes, problems: list[FieldProblem], source_id: str = ""
+    ) -> int:
+        return quarantine(
+            self.db,
+            stage="ingest",
+            channel=channel,
+            raw=raw,
+            problems=problems,
+            now=self.clock.now(),
+            source_id=source_id,
+        )
+
+    def authenticate(self, token: str) -> str | None:
+        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        with self.db.transaction() as session:
+            row = session.get(ApiTokenRow, digest)
+            return row.department_id if row is not None and row.revoked_at is None else None
+
+    def issue_token(self, department_id: str, label: str = "") -> str:
+        """A new bearer token for ``department_id`` (only its sha256 is stored)."""
+        if department_id not in self.router.departments:
+            raise KeyError(department_id)
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            session.add(
+                ApiTokenRow(
+                    token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                    department_id=department_id,
+                    label=label,
+                    created_at=now,
+                )
+            )
+            append_event(
+                session, "token.issued", at=now, department_id=department_id, data={"label": label}
+            )
+        return token
+
+    def _acting(
+        self,
+        action: str,
+        delivery_id: str,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        apply: Callable[[Session, dt.datetime], ActionResult],
+    ) -> ActionResult:
+        """Run ``apply`` in a transaction; a refusal goes on record in a transaction of its own."""
+        now = self.clock.now()
+        try:
+            with self.db.transaction() as session:
+                return apply(session, now)
+        except ActionError as exc:
+            if not isinstance(exc, NotFoundError):
+                with self.db.transaction() as session:
+                    append_event(
+                        session,
+                        f"{action}.refused",
+                        at=now,
+                        actor=actor,
+                        delivery_id=delivery_id,
+                        department_id=department_id,
+                        channel=channel.value,
+                        data={"reason": exc.en},
+                    )
+            raise
+
+    def claim(
+        self, delivery_id: str, *, department_id: str, actor: str, channel: Channel
+    ) -> ActionResult:
+        def apply(session: Session, now: dt.datetime) -> ActionResult:
+            return claims.claim(
+                session,
+                delivery_id,
+                department_id=department_id,
+                actor=actor,
+                channel=channel,
+                now=now,
+            )
+
+        return self._acting("claim", delivery_id, department_id, actor, channel, apply)
+
+    def object(
+        self, delivery_id: str, *, department_id: str, reason: str, actor: str, channel: Channel
+    ) -> ActionResult:
+        def apply(session: Session, now: dt.datetime) -> ActionResult:
+            return claims.object_to(
+                session,
+                delivery_id,
+                department_id=department_id,
+                reason=reason,
+                actor=actor,
+                channel=channel,
+                now=now,
+            )
+
+        return self._acting("objection", delivery_id, department_id, actor, channel, apply)
+
+    def reply(
+        self, delivery_id: str, *, department_id: str, text: str, actor: str, channel: Channel
+    ) -> ActionResult:
+        def apply(session: Session, now: dt.datetime) -> ActionResult:
+            return claims.reply(
+                session,
+                delivery_id,
+                department_id=department_id,
+                text=text,
+                actor=actor,
+                channel=channel,
+                now=now,
+            )
+
+        return self._acting("reply", delivery_id, department_id, actor, channel, apply)
+
+    def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
+        with self.db.transaction() as session:
+            row = claims.load_for_action(session, delivery_id, department_id)
+            return _view(row)
+
+    def deliveries_of(self, message_id: str) -> list[DeliveryView]:
+        with self.db.transaction() as session:
+            rows = session.scalars(
+                select(DeliveryRow)
+                .where(DeliveryRow.message_id == message_id)
+                .order_by(DeliveryRow.department_id)
+            )
+            return [_view(r) for r in rows]
+
+    # -- worker stages ------------------------------------------------------------------------
+    def handle_route(self, outbox_id: int | None, message_id: str) -> None:
+        with self.db.transaction() as session:
+            jobs = route_job(
+                session,
+                self.router,
+                outbox_id=outbox_id,
+                message_id=message_id,
+                now=self.clock.now(),
+            )
+        self.publish(jobs)
+
+    def handle_delivery(self, outbox_id: int, payload: dict[str, Any]) -> None:
+        self.publish(self.dispatcher.handle(outbox_id, dict(payload)))
+
+    def tick(self, *, limit: int = 200) -> int:
+        """One deadline-engine step: fire due timers; returns how many jobs it created."""
+        with self.db.transaction() as session:
+            jobs = fire_due(session, self.router, now=self.clock.now(), limit=limit)
+        self.publish(jobs)
+        return len(jobs)
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _view(row: DeliveryRow) -> DeliveryView:
+    return DeliveryView(
+        delivery_id=row.delivery_id,
+        message_id=row.message_id,
+        department_id=row.department_id,
+        route_id=row.route_id,
+        channels=tuple(row.channels),
+        transport_state=row.transport_state,
+        delivered_channel=row.delivered_channel,
+        claim_state=row.claim_state,
+        claim_due=row.claim_due,
+        on_timeout=row.on_timeout,
+        objection_state=row.objection_state,
+        objection_due=row.objection_due,
+        reply_state=row.reply_state,
+        reply_due=row.reply_due,
+        provisional=row.provisional,
+    )

@@ -1,0 +1,1 @@
+"""The ledger: tables, migrations, the event log and the outbox."""

@@ -1,0 +1,108 @@
+"""The transactional outbox: work is written with the state change that causes it.
+
+A producer ``enqueue``s in its own transaction; after commit the row is published on the bus
+(fast path) or by the relay (any row not published yet, or published and not completed before
+its lease ran out). A consumer ``lease``s the row before working and ``complete``s it in the
+transaction that records its effects: a second copy of the same bus message then finds the row
+done or leased and does nothing. Delays are rows with ``available_at`` in the future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from hub.ledger.schema import OutboxRow
+
+
+def enqueue(
+    session: Session,
+    queue: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime,
+    available_at: dt.datetime | None = None,
+    published: bool = False,
+) -> OutboxRow:
+    """Add work for ``queue``; the row id is known after this call (flushed).
+
+    ``published=True`` says the caller publishes it right after commit (the fast path); if the
+    process dies first, the relay republishes it once ``redeliver_after`` has passed.
+    """
+    row = OutboxRow(
+        queue=queue,
+        payload=payload,
+        created_at=now,
+        available_at=available_at or now,
+        attempts=0,
+        published_at=now if published and available_at is None else None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def lease(session: Session, outbox_id: int, *, now: dt.datetime, seconds: float) -> bool:
+    """Take the row for ``seconds``; False when it is done or someone else holds it."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == outbox_id,
+            OutboxRow.done_at.is_(None),
+            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
+        )
+        .values(lease_until=now + dt.timedelta(seconds=seconds), attempts=OutboxRow.attempts + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete(session: Session, outbox_id: int, *, now: dt.datetime) -> bool:
+    """Mark the row done; False when it already was (the caller must then not apply effects)."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
+        .values(done_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release(session: Session, outbox_id: int, *, available_at: dt.datetime) -> None:
+    """Give the row back for another try at ``available_at`` (a delayed retry)."""
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
+        .values(available_at=available_at, lease_until=None, published_at=None)
+    )
+
+
+def due_rows(
+    session: Session, *, now: dt.datetime, limit: int, redeliver_after: dt.timedelta
+) -> list[OutboxRow]:
+    """Rows to (re)publish: never published and due, or published long ago and unleased."""
+    stale = now - redeliver_after
+    query = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.done_at.is_(None),
+            OutboxRow.available_at <= now,
+            or_(
+                OutboxRow.published_at.is_(None),
+                and_(
+                    OutboxRow.published_at <= stale,
+                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
+                ),
+            ),
+        )
+        .order_by(OutboxRow.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(query).scalars())
+
+
+def mark_published(session: Session, ids: list[int], *, now: dt.datetime) -> None:
+    if ids:
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(published_at=now))

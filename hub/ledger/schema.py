@@ -1,0 +1,298 @@
+"""The ledger's tables (SQLAlchemy 2, typed). Alembic migrations in ``hub/migrations`` create them.
+
+The ledger is the source of truth: the bus only carries notifications of work recorded here
+(the transactional outbox), so a lost bus message delays work but never loses it.
+
+Tables:
+    messages           one row per accepted canonical message (idempotency key unique)
+    deliveries         one row per (message, recipient department): route, channels, deadlines,
+                       transport state and claim / objection / reply state
+    delivery_attempts  every try on a channel, with its outcome
+    claims             认领: manual, late, or 超时自动认领 — at most one per delivery
+    objections         异议 raised in the window
+    replies            a reply message answering a delivery's request
+    timers             due work (reminders, claim timeout, windows closing, escalation steps),
+                       found through a partial index on ``due_at``
+    outbox             work to publish on the bus, leased by the consumer, completed in the
+                       consumer's own transaction
+    quarantine         input that could not be accepted or routed, with its reason
+    events             append-only, hash-chained log of every state change (全程留痕)
+    audit_head         the chain's last sequence number and hash
+    api_tokens         per-department credentials (sha256 of the token only)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcInstant(TypeDecorator[dt.datetime]):
+    """An aware instant stored as UTC; SQLite (no time zones) gets it back aware too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger stores aware instants only")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+Instant = UtcInstant()
+ID = String(40)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    message_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(40))
+    sender_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    classified: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(200))
+    in_reply_to: Mapped[str | None] = mapped_column(ID, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(Instant)
+    accepted_at: Mapped[dt.datetime] = mapped_column(Instant)
+    state: Mapped[str] = mapped_column(
+        String(16), default="accepted"
+    )  # accepted|routed|quarantined
+    push_late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeliveryRow(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "department_id", name="uq_delivery_message_department"),
+        Index("ix_deliveries_department_claim", "department_id", "claim_state"),
+        Index(
+            "ix_deliveries_provisional",
+            "calendar_version",
+            postgresql_where=text("provisional"),
+            sqlite_where=text("provisional"),
+        ),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.message_id"), index=True)
+    department_id: Mapped[str] = mapped_column(String(64))
+    route_id: Mapped[str] = mapped_column(String(64))
+    policy_id: Mapped[str] = mapped_column(String(64))
+    channels: Mapped[list[Any]] = mapped_column(JSON)
+    channel_index: Mapped[int] = mapped_column(Integer, default=0)
+    arrived_at: Mapped[dt.datetime] = mapped_column(Instant)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)  # the policy rules as routed (snapshot)
+    calendar_version: Mapped[str] = mapped_column(String(80))
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # transport: pending -> delivered | failed (all channels exhausted: dead letter)
+    transport_state: Mapped[str] = mapped_column(String(16), default="pending")
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    delivered_channel: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # claim: open -> claimed | claimed_late | auto_claimed
+    claim_state: Mapped[str] = mapped_column(String(16), default="open")
+    claim_due: Mapped[dt.datetime | None] = mapped_column(Instant)
+    on_timeout: Mapped[str | None] = mapped_column(String(16))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # objection: none | open -> raised | deemed_accepted
+    objection_state: Mapped[str] = mapped_column(String(16), default="none")
+    objection_due: Mapped[dt.datetime | None] = mapped_column(Instant)
+    # reply: none | awaiting -> replied | deemed_agreed | overdue
+    reply_state: Mapped[str] = mapped_column(String(16), default="none")
+    reply_due: Mapped[dt.datetime | None] = mapped_column(Instant)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AttemptRow(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # push|reminder|escalation|notice
+    channel: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(Instant)
+    finished_at: Mapped[dt.datetime] = mapped_column(Instant)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok|retryable|permanent
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ClaimRow(Base):
+    __tablename__ = "claims"
+
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # claimed|claimed_late|auto_claimed
+    actor: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+    responsible_department: Mapped[str | None] = mapped_column(String(64))
+
+
+class ObjectionRow(Base):
+    __tablename__ = "objections"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+
+
+class ReplyRow(Base):
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), index=True)
+    reply_message_id: Mapped[str | None] = mapped_column(ID)
+    text: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+
+
+class TimerRow(Base):
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index(
+            "ix_timers_due_open",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL AND cancelled_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL AND cancelled_at IS NULL"),
+        ),
+        UniqueConstraint("delivery_id", "action", "step", name="uq_timer_delivery_action_step"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.delivery_id"), index=True)
+    action: Mapped[str] = mapped_column(String(24))  # remind|claim_timeout|objection_close|...
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(Instant)
+    spec: Mapped[str] = mapped_column(String(24), default="")
+    fired_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "available_at",
+            postgresql_where=text("done_at IS NULL"),
+            sqlite_where=text("done_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    queue: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(Instant)
+    available_at: Mapped[dt.datetime] = mapped_column(Instant)
+    published_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(Instant)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+    stage: Mapped[str] = mapped_column(String(16))  # ingest|route|deliver
+    channel: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(200), default="")
+    message_id: Mapped[str | None] = mapped_column(ID, index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    reason_zh: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    problems: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open|replayed|discarded
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+    type: Mapped[str] = mapped_column(String(48))
+    message_id: Mapped[str | None] = mapped_column(ID, index=True)
+    delivery_id: Mapped[str | None] = mapped_column(ID, index=True)
+    department_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department_id: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(Instant)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Instant)
