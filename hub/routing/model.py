@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from hub.clock.calendar import CalendarConfig
-from hub.clock.spec import DeadlineSpecField
+from hub.clock.spec import DeadlineSpec, DeadlineSpecField
 from hub.message import Channel, Direction, MessageKind
 from hub.routing.matchers import Match, check_message_path
 
@@ -141,10 +141,22 @@ class PushRule(Strict):
     from_: FieldPath = Field(default="occurred_at", alias="from")
 
 
+def _backwards(spec: DeadlineSpec) -> DeadlineSpec:
+    """Reminders and advance notices count back; "1wd" there means "1wd before"."""
+    if spec.before:
+        return spec
+    if spec.kind == "same_day":
+        raise ValueError("提醒或提前量不能是“当日” (a reminder or advance notice needs a length)")
+    return DeadlineSpec(spec.kind, spec.half_days, before=True)
+
+
+BeforeSpec = Annotated[DeadlineSpecField, AfterValidator(_backwards)]
+
+
 class ClaimRule(Strict):
     within: DeadlineSpecField
     on_timeout: Literal["auto_claim", "escalate"]
-    reminders: tuple[DeadlineSpecField, ...] = ()  # before the claim deadline, e.g. "-0.5wd"
+    reminders: tuple[BeforeSpec, ...] = ()  # before the claim deadline: "-0.5wd" or "0.5wd"
 
 
 class ObjectionRule(Strict):
@@ -159,7 +171,7 @@ class ReplyRule(Strict):
 
     within: DeadlineSpecField
     silence: Literal["agreed", "none"] = "none"
-    reminders: tuple[DeadlineSpecField, ...] = ()
+    reminders: tuple[BeforeSpec, ...] = ()
 
 
 class AdvanceRule(Strict):
@@ -168,7 +180,7 @@ class AdvanceRule(Strict):
     E.g. 联合踏勘: contact the department at least 1 working day before the inspection.
     """
 
-    before: DeadlineSpecField
+    before: BeforeSpec
     of: FieldPath
 
 

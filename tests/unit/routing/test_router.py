@@ -274,3 +274,24 @@ def test_route_matched_events_carry_the_message_id(minimal: LoadedRouting) -> No
     matched = [e for e in logs if e["event"] == "route.matched"]
     assert matched and matched[0]["message_id"] == message.message_id  # type: ignore[attr-defined]
     assert matched[0]["route_id"] == "approval"
+
+
+def test_reminders_and_advance_notice_count_back_however_written(
+    load_variant: Callable[..., LoadedRouting],
+) -> None:
+    forward = load_variant(
+        (
+            "claim: {within: 1wd, on_timeout: auto_claim}",
+            'claim: {within: 1wd, on_timeout: auto_claim, reminders: ["1wd"]}',
+        )
+    )
+    backward = load_variant(
+        (
+            "claim: {within: 1wd, on_timeout: auto_claim}",
+            'claim: {within: 1wd, on_timeout: auto_claim, reminders: ["-1wd"]}',
+        )
+    )
+    (a,) = forward.router.resolve(approval(), EVE_OF_NATIONAL_DAY).recipients  # type: ignore[arg-type]
+    (b,) = backward.router.resolve(approval(), EVE_OF_NATIONAL_DAY).recipients  # type: ignore[arg-type]
+    assert [r.display() for r in a.reminders] == [r.display() for r in b.reminders]
+    assert [r.display() for r in a.reminders] == ["2026-10-08 09:00"]
