@@ -26,8 +26,13 @@ class Purpose(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"push": "推送", "reminder": "认领提醒", "escalation": "逾期升级",
-                "auto_claimed": "超时自动认领通知", "notice": "通知"}[self.value]
+        return {
+            "push": "推送",
+            "reminder": "认领提醒",
+            "escalation": "逾期升级",
+            "auto_claimed": "超时自动认领通知",
+            "notice": "通知",
+        }[self.value]
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,39 @@
-"""Channel adapter (built in a later issue)."""
+"""Platform channel (平台推送): the 审管信息互动平台 / 山东政务服务网 push-and-claim channel.
+
+Features
+    * Inbound: departments (or the platform) push over HTTP (:func:`create_app`): the canonical
+      message JSON at ``POST /messages``, or the platform's own flat format at
+      ``POST /platform/messages`` (``normalize.py`` documents it: 审批信息, 监管信息). Bearer
+      token per department; a department pushes only in its own name (spoofing → 403). Invalid
+      or unroutable input is answered with every problem in Chinese and English and quarantined
+      in the hub, never dropped.
+    * Outbound: :class:`PlatformAdapter` ``deliver`` POSTs a JSON callback (the message, its
+      deadlines in ISO and in Chinese, action links) to the department's
+      ``PlatformAddress.endpoint``, with an ``Idempotency-Key`` the receiver dedupes on and an
+      optional HMAC-SHA256 signature (``X-Hub-Signature: sha256=…``). Connect errors,
+      timeouts, 5xx and 429 are retryable; other 4xx are permanent.
+    * Classified (涉密) or offline-only content is refused before any request, whatever the
+      router decided (``security.classified_online``).
+
+Config keys (:class:`PlatformConfig`, unknown keys rejected)
+    ``connect_timeout_s`` (5), ``total_timeout_s`` (15), ``max_connections`` (20),
+    ``user_agent``, ``max_body_bytes`` (2 MiB: attachments are references, not bytes),
+    ``signing_secret_env`` (name of the env var holding the HMAC secret; unset = unsigned),
+    ``public_base_url`` (makes the callback's action links absolute).
+
+How claims are detected
+    Claims come back through the API, not by polling: the department's system (or liaison
+    officer) calls ``POST /deliveries/{id}/claim`` (also ``/objection`` and ``/reply``) with its
+    token; the API hands it to ``HubApi.claim``, which owns claim states and deadlines. The
+    adapter never decides whether a claim is late or due.
+
+Files: ``adapter.py`` (the ``ChannelAdapter``), ``normalize.py`` (pure), ``client.py`` (the only
+module importing httpx), ``config.py``, ``api.py`` and ``api_schema.py`` (the HTTP API).
+"""
+
+from adapters.platform.adapter import PlatformAdapter
+from adapters.platform.api import create_app
+from adapters.platform.config import PlatformConfig
+from adapters.platform.normalize import normalize_platform
+
+__all__ = ["PlatformAdapter", "PlatformConfig", "create_app", "normalize_platform"]

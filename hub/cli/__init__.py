@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from hub.cli.audit_cmd import audit_app
 from hub.cli.calendar_cmd import calendar_app
+from hub.cli.db_cmd import db_app
 from hub.cli.demo_cmd import register_demo
+from hub.cli.quarantine_cmd import quarantine_app
 from hub.cli.routing_cmd import routing_app
+from hub.cli.run_cmd import register_run
 from hub.cli.schema_cmd import register_schema
+from hub.cli.status_cmd import register_status
+from hub.cli.token_cmd import token_app
+from hub.cli.trace_cmd import register_trace
 from hub.logging import configure_logging
 
 app = typer.Typer(
@@ -28,6 +35,13 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(routing_app, name="routing")
 register_schema(app)
 register_demo(app)
+register_run(app)
+app.add_typer(db_app, name="db")
+register_status(app)
+register_trace(app)
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
 
 
 def main() -> None:

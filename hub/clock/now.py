@@ -6,6 +6,7 @@ tests and simulations — it only moves when told to.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -59,3 +60,15 @@ class ManualClock:
     def set(self, dt: datetime) -> None:
         """Jump to ``dt`` (must be aware)."""
         self._now = _require_aware(dt)
+
+
+class ScaledClock:
+    """Starts at ``start`` and runs ``speed`` times faster than real time (demos, soak tests)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self._start = _require_aware(start)
+        self._speed = speed
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)

@@ -54,6 +54,7 @@ class Hub:
         self.db, self.router, self.bus = db, router, bus
         self.clock: Clock = clock or SystemClock()
         self.runner = AsyncRunner()
+        self.fast_path = True  # publish jobs right after commit; False leaves them to a relay
         self.dispatcher = Dispatcher(db, router, adapters or {}, self.clock, self.runner, retry)
 
     # -- publishing ---------------------------------------------------------------------------
@@ -83,9 +84,15 @@ class Hub:
     # -- HubApi -------------------------------------------------------------------------------
     def accept(self, message: CanonicalMessage) -> Accepted:
         accepted, job = accept_message(
-            self.db, self.router, message, now=self.clock.now(), actor=message.sender.department_id
+            self.db,
+            self.router,
+            message,
+            now=self.clock.now(),
+            actor=message.sender.department_id,
+            published=self.fast_path,
         )
-        self.publish([job])
+        if self.fast_path:
+            self.publish([job])
         return accepted
 
     def quarantine_input(

@@ -42,7 +42,13 @@ def check_addressable(router: Router, message: CanonicalMessage) -> None:
 
 
 def accept_message(
-    db: Database, router: Router, message: CanonicalMessage, *, now: dt.datetime, actor: str
+    db: Database,
+    router: Router,
+    message: CanonicalMessage,
+    *,
+    now: dt.datetime,
+    actor: str,
+    published: bool = True,
 ) -> tuple[Accepted, OutboxRow | None]:
     """Commit ``message`` and its routing job; returns the job to publish (None if dup)."""
     check_addressable(router, message)
@@ -50,7 +56,7 @@ def accept_message(
         with db.transaction() as session:
             if _exists(session, message):
                 return Accepted(message.message_id, duplicate=True), None
-            job = _insert(session, message, now=now, actor=actor)
+            job = _insert(session, message, now=now, actor=actor, published=published)
     except IntegrityError:  # a concurrent accept of the same source id won the race
         return Accepted(message.message_id, duplicate=True), None
     log.info(
@@ -70,7 +76,7 @@ def _exists(session: Session, message: CanonicalMessage) -> bool:
 
 
 def _insert(
-    session: Session, message: CanonicalMessage, *, now: dt.datetime, actor: str
+    session: Session, message: CanonicalMessage, *, now: dt.datetime, actor: str, published: bool
 ) -> OutboxRow:
     session.add(
         MessageRow(
@@ -102,7 +108,7 @@ def _insert(
         channel=message.source.channel.value,
         data={"kind": message.kind.value, "source_id": message.source.source_id},
     )
-    return enqueue(session, ROUTE, {"message_id": message.message_id}, now=now, published=True)
+    return enqueue(session, ROUTE, {"message_id": message.message_id}, now=now, published=published)
 
 
 def quarantine(

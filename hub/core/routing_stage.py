@@ -40,7 +40,7 @@ def route_job(
         return []
     message = message_from_json(row.payload)
     try:
-        result = router.resolve(message, row.accepted_at)  # deadlines count from arrival
+        result = router.resolve(message, now)  # deadlines count from routing (= arrival, or replay)
     except HubError as exc:
         _quarantine_unroutable(session, row, exc, now)
         return []
@@ -59,7 +59,7 @@ def _record(
     row.state = "routed"
     out: list[OutboxRow] = []
     for decision in result.recipients:
-        delivery = _delivery(row, decision)
+        delivery = _delivery(row, decision, now)
         session.add(delivery)
         session.flush()
         _timers(session, delivery, decision)
@@ -106,7 +106,7 @@ def _record(
     return out
 
 
-def _delivery(row: MessageRow, decision: RecipientDecision) -> DeliveryRow:
+def _delivery(row: MessageRow, decision: RecipientDecision, now: dt.datetime) -> DeliveryRow:
     rules = {
         "claim": _spec(decision.claim_due),
         "reminders": [str(r.spec) for r in decision.reminders],
@@ -124,13 +124,13 @@ def _delivery(row: MessageRow, decision: RecipientDecision) -> DeliveryRow:
         policy_id=decision.policy_id,
         channels=[c.value for c in decision.channels],
         channel_index=0,
-        arrived_at=row.accepted_at,
+        arrived_at=now,
         rules=rules,
         calendar_version=_calendar_version(decision),
         provisional=decision.provisional,
         transport_state="pending",
         attempts=0,
-        claim_state="open",
+        claim_state="open" if decision.claim_due else "none",
         claim_due=decision.claim_due.due if decision.claim_due else None,
         on_timeout=decision.on_timeout,
         escalation_level=0,

@@ -126,7 +126,7 @@ class DeliveryRow(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Instant)
     delivered_channel: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # claim: open -> claimed | claimed_late | auto_claimed
+    # claim: open -> claimed | claimed_late | auto_claimed; none when no claim is required
     claim_state: Mapped[str] = mapped_column(String(16), default="open")
     claim_due: Mapped[dt.datetime | None] = mapped_column(Instant)
     on_timeout: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,205 @@
+"""The HTTP API's shapes: request and answer models, error answers, exception handlers.
+
+Every error answer is ``{"error": <stable code>, "zh": …, "en": …}``, plus ``problems`` (each
+``{"path", "zh", "en"}``) and ``quarantine_id`` when they apply. :func:`install_error_handlers`
+maps the hub's ``ActionError``\\ s (404, 403, 409), request validation (400 for bad JSON, else
+422 listing every problem) and Starlette's own errors (unknown path, wrong method) to that shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException
+
+from hub.errors import ActionError, ForbiddenError, NotFoundError, StateConflictError
+from hub.validation import translate_error
+
+
+def _text(max_length: int) -> Any:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+class ProblemOut(BaseModel):
+    path: str = Field(description="字段路径 / field path")
+    zh: str
+    en: str
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="错误代码 / error code")
+    zh: str
+    en: str
+    problems: list[ProblemOut] | None = None
+    quarantine_id: int | None = Field(default=None, description="隔离登记号 / quarantine id")
+
+
+class AcceptedOut(BaseModel):
+    message_id: str
+    duplicate: bool = Field(description="同一来源编号此前已受理 / accepted before")
+
+
+class ActionOut(BaseModel):
+    delivery_id: str
+    state: str = Field(description="操作后的状态 / state after the action")
+    at: str = Field(description="记录时间（ISO 8601） / when it was recorded")
+    late: bool = Field(description="是否逾期 / after the deadline")
+    note_zh: str = Field(description="说明 / note")
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor: Annotated[str, _text(100)] | None = Field(default=None, description="认领人 / who")
+
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, _text(2000)] = Field(description="异议理由 / reason")
+    actor: Annotated[str, _text(100)] | None = None
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[str, _text(4000)] = Field(description="答复内容 / reply text")
+    actor: Annotated[str, _text(100)] | None = None
+
+
+FIXED: dict[str, tuple[int, str, str]] = {
+    "unauthorized": (
+        401,
+        "缺少或无效的部门令牌（Authorization: Bearer …）",
+        "missing or unknown department token (Authorization: Bearer …)",
+    ),
+    "unsupported_media_type": (
+        415,
+        "请求体须为 UTF-8 编码的 JSON（application/json）",
+        "the body must be UTF-8 JSON (Content-Type: application/json)",
+    ),
+    "invalid_encoding": (400, "请求体不是 UTF-8 编码", "the body is not UTF-8"),
+    "invalid_json": (400, "请求体不是合法的 JSON", "the body is not valid JSON"),
+    "classified_online": (
+        422,
+        "涉密信息只能纸质推送，不得经线上接口提交",
+        "classified content may only travel on paper, never by the online API",
+    ),
+}
+
+
+class ApiError(Exception):
+    """An HTTP error answer: status, stable error code, Chinese and English text, extras."""
+
+    def __init__(self, status: int, error: str, zh: str, en: str, **extra: Any) -> None:
+        super().__init__(en)
+        self.status = status
+        self.headers: dict[str, str] | None = extra.pop("headers", None)
+        self.content: dict[str, Any] = {"error": error, "zh": zh, "en": en, **extra}
+
+    @classmethod
+    def fixed(cls, error: str, **extra: Any) -> ApiError:
+        """One of the errors whose text never changes (``FIXED``)."""
+        status, zh, en = FIXED[error]
+        return cls(status, error, zh, en, **extra)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.content, status_code=self.status, headers=self.headers)
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": AcceptedOut, "description": "重复推送，此前已受理 / duplicate, accepted before"},
+    400: _doc("不是 UTF-8 JSON（已隔离） / not UTF-8 JSON (quarantined)"),
+    401: _doc("未认证 / not authenticated"),
+    403: _doc("以其他部门名义推送 / pushing in another department's name"),
+    413: _doc("请求体过大 / body too large"),
+    415: _doc("不是 JSON / not JSON"),
+    422: _doc("校验未通过或无法路由（已隔离） / invalid or unroutable (quarantined)"),
+}
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc("未认证 / not authenticated"),
+    403: _doc("不是本部门的推送 / not your delivery"),
+    404: _doc("推送不存在 / no such delivery"),
+    409: _doc("当前状态不允许 / state forbids it"),
+    422: _doc("请求参数有误 / invalid request (every problem listed)"),
+}
+ACTION_OK: dict[int | str, dict[str, Any]] = {
+    200: {"model": ActionOut, "description": "已记录 / recorded"}
+}
+CANONICAL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/CanonicalMessage"}}
+        },
+    }
+}
+PLATFORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "审管信息互动平台推送格式，字段见 adapters.platform.normalize"
+                    " / the platform's flat format (xxlx, ywlsh, tssj, tsbm, jsbm, sxmc …)",
+                }
+            }
+        },
+    }
+}
+
+_ACTION_STATUS: tuple[tuple[type[ActionError], int, str], ...] = (
+    (NotFoundError, 404, "not_found"),
+    (ForbiddenError, 403, "forbidden"),
+    (StateConflictError, 409, "state_conflict"),
+)
+_HTTP_ZH = {404: "接口不存在", 405: "不支持该请求方法"}
+
+
+def _on_error(request: Request, exc: Exception) -> JSONResponse:
+    """ApiError as is; ActionError by subclass: 404, 403, 409 (else 422)."""
+    if isinstance(exc, ApiError):
+        return exc.response()
+    assert isinstance(exc, ActionError)
+    found = [(s, e) for cls, s, e in _ACTION_STATUS if isinstance(exc, cls)]
+    status, error = found[0] if found else (422, "action_rejected")
+    return ApiError(status, error, exc.zh, exc.en).response()
+
+
+def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Request parameters and bodies: every problem in Chinese and English; bad JSON is 400."""
+    assert isinstance(exc, RequestValidationError)
+    errors: list[ErrorDetails] = list(exc.errors())
+    if any(e["type"] == "json_invalid" for e in errors):
+        return ApiError.fixed("invalid_json").response()
+    problems = []
+    for error in errors:
+        zh, en = translate_error(error)
+        problems.append({"path": ".".join(str(p) for p in error["loc"][1:]), "zh": zh, "en": en})
+    zh, en = "请求参数有误", "the request is invalid"
+    return ApiError(422, "invalid_request", zh, en, problems=problems).response()
+
+
+def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown path, wrong method) in the same JSON shape."""
+    assert isinstance(exc, HTTPException)
+    zh = _HTTP_ZH.get(exc.status_code, "请求无法处理")
+    headers = dict(exc.headers) if exc.headers else None
+    error = ApiError(exc.status_code, f"http_{exc.status_code}", zh, str(exc.detail))
+    error.headers = headers
+    return error.response()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer ApiError, ActionError, validation and Starlette errors in the common JSON shape."""
+    app.add_exception_handler(ApiError, _on_error)
+    app.add_exception_handler(ActionError, _on_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)

@@ -1,0 +1,133 @@
+"""``hub run`` (the hub process, optionally the demo) and ``hub push`` (register messages)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+import uvicorn
+
+from hub.cli.output import console, emit_json, err_console
+from hub.core.runtime import RuntimeConfig
+from hub.errors import ConfigError, HubError, MessageError
+from hub.logging import configure_logging
+from hub.service import HubService, Settings, build_service
+
+DEMO_START = dt.datetime(2026, 10, 8, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def register_run(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("push")(push)
+
+
+def run(
+    demo: bool = typer.Option(False, "--demo", help="演示：推送五个县区的样例，模拟部门认领"),
+    serve_for: float | None = typer.Option(None, "--for", help="运行若干秒后退出 (seconds)"),
+    speed: float = typer.Option(14400.0, help="演示时钟倍速 (demo clock speed)"),
+    port: int | None = typer.Option(None, help="API 端口 (default $HUB_API_PORT or 8400)"),
+) -> None:
+    """启动 Hub：API、工作线程、期限引擎 (run the hub: API + workers + deadline engine)."""
+    configure_logging(os.environ.get("HUB_LOG_LEVEL", "WARNING"))
+    try:
+        if demo:
+            from hub.cli.demo_run import run_demo
+
+            run_demo(speed=speed, serve_for=serve_for, port=port)
+            return
+        service = build_service(_settings(port))
+    except (ConfigError, HubError) as exc:
+        err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
+        raise typer.Exit(1) from exc
+    serve(service, serve_for)
+
+
+def _settings(port: int | None, **changes: object) -> Settings:
+    settings = Settings()
+    values: dict[str, object] = {"api_port": port or settings.api_port, **changes}
+    return Settings(**{**settings.__dict__, **values})
+
+
+def serve(service: HubService, serve_for: float | None, *, banner: bool = True) -> None:
+    """Run the workers and the API until Ctrl-C (or ``serve_for`` seconds)."""
+    settings = service.settings
+    server = uvicorn.Server(
+        uvicorn.Config(
+            service.app, host=settings.api_host, port=settings.api_port, log_level="warning"
+        )
+    )
+    service.start()
+    if banner:
+        console.print(
+            f"审管互动 Hub 已启动：API http://{settings.api_host}:{settings.api_port}/docs"
+            f"  账本 {_masked(settings.database_url)}  总线 {settings.broker_url}"
+            "  (Ctrl-C 退出)"
+        )
+    if serve_for is not None:
+        threading.Timer(serve_for, lambda: setattr(server, "should_exit", True)).start()
+    try:
+        server.run()
+    finally:
+        service.stop()
+
+
+def push(
+    files: list[Path] = typer.Argument(..., help="消息 JSON 文件"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """登记推送：把消息直接写入账本（纸质登记、批量导入）；运行中的 Hub 会接着路由投递。"""
+    from hub.validation import parse_message
+
+    service = build_service(_settings(None, runtime=RuntimeConfig()))
+    service.hub.fast_path = False  # the running hub's relay publishes these
+    results: list[dict[str, object]] = []
+    failed = False
+    for path in files:
+        try:
+            accepted = service.hub.accept(parse_message(path.read_bytes()))
+            results.append(
+                {
+                    "file": str(path),
+                    "message_id": accepted.message_id,
+                    "duplicate": accepted.duplicate,
+                }
+            )
+        except (MessageError, HubError, OSError) as exc:
+            failed = True
+            results.append({"file": str(path), "error": str(exc)})
+    service.hub.close()
+    _report_pushes(results, as_json)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        emit_json(results)
+        return
+    for r in results:
+        if "error" in r:
+            console.print(f"[red]未受理[/red] {r['file']}\n{r['error']}")
+        else:
+            note = "（重复，已忽略）" if r["duplicate"] else ""
+            console.print(f"[green]已受理[/green] {r['file']} → {r['message_id']}{note}")
+
+
+def _masked(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def fresh_demo_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

@@ -1,0 +1,99 @@
+"""Assemble a running hub process from settings: ledger, routing, bus, channels, workers, API.
+
+Settings come from the environment so the same command runs a county laptop and a province
+cluster: ``HUB_DATABASE_URL`` (default SQLite under ./var), ``HUB_BROKER_URL`` (default the
+embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOST`` /
+``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from adapters.paper import PaperAdapter, PaperConfig
+from adapters.platform import PlatformAdapter, create_app
+from hub.bus import create_bus
+from hub.bus.base import Bus
+from hub.channels import ChannelAdapter
+from hub.clock.now import Clock, SystemClock
+from hub.core.dispatch import RetryPolicy
+from hub.core.hub import Hub
+from hub.core.runtime import HubRuntime, RuntimeConfig
+from hub.ledger.db import Database, database_url
+from hub.ledger.migrate import upgrade
+from hub.message import Channel
+from hub.routing import LoadedRouting, default_routing_path, load_routing
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=database_url)
+    broker_url: str = field(default_factory=lambda: os.environ.get("HUB_BROKER_URL", "memory://"))
+    routing_path: Path = field(default_factory=default_routing_path)
+    api_host: str = field(default_factory=lambda: os.environ.get("HUB_API_HOST", "127.0.0.1"))
+    api_port: int = field(default_factory=lambda: int(os.environ.get("HUB_API_PORT", "8400")))
+    paper_spool: Path = field(
+        default_factory=lambda: Path(os.environ.get("HUB_PAPER_SPOOL", "var/paper"))
+    )
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+@dataclass
+class HubService:
+    """Everything one hub process runs; ``start``/``stop`` the workers, serve ``app``."""
+
+    settings: Settings
+    routing: LoadedRouting
+    db: Database
+    hub: Hub
+    runtime: HubRuntime
+    app: FastAPI
+
+    def start(self) -> None:
+        self.runtime.start()
+
+    def stop(self) -> None:
+        self.runtime.stop()
+        self.hub.close()
+        self.db.dispose()
+
+
+def build_service(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    routing: LoadedRouting | None = None,
+    adapters: dict[Channel, ChannelAdapter] | None = None,
+) -> HubService:
+    """Open the ledger (migrated), load routing, connect the bus and wire the channels."""
+    settings = settings or Settings()
+    routing = routing or load_routing(settings.routing_path)
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    bus_factory: Callable[[], Bus] = lambda: create_bus(settings.broker_url)  # noqa: E731
+    clock = clock or SystemClock()
+    hub = Hub(
+        db,
+        routing.router,
+        bus_factory(),
+        clock=clock,
+        adapters=adapters or default_adapters(settings, clock),
+        retry=settings.retry,
+    )
+    runtime = HubRuntime(hub, bus_factory, settings.runtime)
+    app = create_app(hub, clock=hub.clock)
+    return HubService(settings, routing, db, hub, runtime, app)
+
+
+def default_adapters(settings: Settings, clock: Clock) -> dict[Channel, ChannelAdapter]:
+    """The channels this build can deliver on (email and self-built systems come later)."""
+    return {
+        Channel.PLATFORM: PlatformAdapter(clock=clock),
+        Channel.PAPER: PaperAdapter(PaperConfig(spool_dir=settings.paper_spool)),
+    }

@@ -1,0 +1,67 @@
+"""Helpers shared by every test directory.
+
+``require_server(name, host, port)`` guards a test that needs a real server (Redis, PostgreSQL,
+RabbitMQ, mail): when nothing answers at ``host:port`` the test is skipped on a developer's
+machine and fails when ``CI`` is set, so a CI run can never go green by skipping its servers.
+Fixtures anywhere under ``tests/`` get it as the fixture of the same name (conftest modules are
+not importable by name)::
+
+    @pytest.fixture
+    def redis_url(require_server: Callable[[str, str, int], None]) -> str:
+        require_server("Redis", "127.0.0.1", 6379)
+        return "redis://127.0.0.1:6379/15"
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+import structlog
+
+_FALSE = {"", "0", "false", "no", "off"}
+
+ServerGuard = Callable[[str, str, int], None]
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to anything but a false-ish value."""
+    return os.environ.get("CI", "").strip().lower() not in _FALSE
+
+
+@functools.cache
+def _probe(host: str, port: int, timeout: float) -> str | None:
+    """None if a TCP connection to ``host:port`` opens, else why not (cached per session)."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def check_server(name: str, host: str, port: int, *, timeout: float = 1.0) -> None:
+    """Skip (locally) or fail (``CI`` set) the calling test unless ``host:port`` accepts."""
+    problem = _probe(host, port, timeout)
+    if problem is None:
+        return
+    message = f"{name} is not reachable at {host}:{port} ({problem})"
+    if in_ci():
+        pytest.fail(f"{message}; CI must provide it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def require_server() -> ServerGuard:
+    """``require_server(name, host, port)``: skip locally, fail in CI, when the server is down."""
+    return check_server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """Each test starts with structlog's defaults: a CLI test's configuration must not leak."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
