@@ -3,7 +3,9 @@
 Settings come from the environment so the same command runs a county laptop and a province
 cluster: ``HUB_DATABASE_URL`` (default SQLite under ./var), ``HUB_BROKER_URL`` (default the
 embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOST`` /
-``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper).
+``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper);
+``HUB_LEASE_SECONDS`` (how long a delivery job is held, default 120) and ``HUB_REDELIVER_AFTER``
+(when an unfinished published job is offered again, default 30) bound recovery after a crash.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from hub.message import Channel
 from hub.routing import LoadedRouting, default_routing_path, load_routing
 
 
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=database_url)
@@ -40,8 +46,12 @@ class Settings:
     paper_spool: Path = field(
         default_factory=lambda: Path(os.environ.get("HUB_PAPER_SPOOL", "var/paper"))
     )
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(lease_seconds=_seconds("HUB_LEASE_SECONDS", 120.0))
+    )
+    runtime: RuntimeConfig = field(
+        default_factory=lambda: RuntimeConfig(redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0))
+    )
 
 
 @dataclass

@@ -4,7 +4,7 @@ Features
 ========
 * one publishing ``kombu.Connection`` per bus with one producer behind a lock: any number of
   threads may publish; ``publish_many`` uses kombu's producer batches (a Redis pipeline);
-* JSON bodies; persistent delivery mode (kept by brokers that persist, ignored by the others);
+* JSON bodies; persistent delivery mode where the broker persists; publisher confirms on AMQP;
 * every queue is durable and bound to the default exchange (routing key = queue name), and is
   declared on first publish, so a message is never sent to a queue that does not exist;
 * ``consume`` opens its own connection (kombu connections are not thread-safe), one

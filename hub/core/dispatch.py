@@ -117,15 +117,19 @@ class Dispatcher:
             department_name=dept.name,
             address=getattr(dept.channels, job.channel.value),
             attempt=job.round + 1,
-            claim_due=delivery.claim_due,
-            objection_due=delivery.objection_due,
-            reply_due=delivery.reply_due,
+            claim_due=self._local(delivery.claim_due),
+            objection_due=self._local(delivery.objection_due),
+            reply_due=self._local(delivery.reply_due),
             deadlines_zh=_deadlines_zh(delivery),
             summary_zh=job.summary_zh,
             about_department_id=delivery.department_id
             if job.target != delivery.department_id
             else None,
         )
+
+    def _local(self, instant: dt.datetime | None) -> dt.datetime | None:
+        """Ledger instants are UTC; departments read the calendar's time zone."""
+        return instant.astimezone(self.router.calendar.tz) if instant else None
 
     def _send(self, job: _Job, note: OutboundNote) -> _Outcome:
         outcome = _Outcome()

@@ -213,7 +213,7 @@ class Hub:
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         with self.db.transaction() as session:
             row = claims.load_for_action(session, delivery_id, department_id)
-            return _view(row)
+            return _view(row, self.router.calendar.tz)
 
     def deliveries_of(self, message_id: str) -> list[DeliveryView]:
         with self.db.transaction() as session:
@@ -222,7 +222,7 @@ class Hub:
                 .where(DeliveryRow.message_id == message_id)
                 .order_by(DeliveryRow.department_id)
             )
-            return [_view(r) for r in rows]
+            return [_view(r, self.router.calendar.tz) for r in rows]
 
     # -- worker stages ------------------------------------------------------------------------
     def handle_route(self, outbox_id: int | None, message_id: str) -> None:
@@ -250,7 +250,10 @@ class Hub:
         self.runner.close()
 
 
-def _view(row: DeliveryRow) -> DeliveryView:
+def _view(row: DeliveryRow, tz: dt.tzinfo) -> DeliveryView:
+    def local(instant: dt.datetime | None) -> dt.datetime | None:
+        return instant.astimezone(tz) if instant else None
+
     return DeliveryView(
         delivery_id=row.delivery_id,
         message_id=row.message_id,
@@ -260,11 +263,11 @@ def _view(row: DeliveryRow) -> DeliveryView:
         transport_state=row.transport_state,
         delivered_channel=row.delivered_channel,
         claim_state=row.claim_state,
-        claim_due=row.claim_due,
+        claim_due=local(row.claim_due),
         on_timeout=row.on_timeout,
         objection_state=row.objection_state,
-        objection_due=row.objection_due,
+        objection_due=local(row.objection_due),
         reply_state=row.reply_state,
-        reply_due=row.reply_due,
+        reply_due=local(row.reply_due),
         provisional=row.provisional,
     )

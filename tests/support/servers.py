@@ -22,11 +22,13 @@ class ServerThread:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -74,16 +76,22 @@ class DepartmentEndpoint:
 
     def of(self, purpose: str, department: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            return [c for c in self.calls if c["purpose"] == purpose
-                    and (department is None or c["department"] == department)]
+            return [
+                c
+                for c in self.calls
+                if c["purpose"] == purpose and (department is None or c["department"] == department)
+            ]
 
-    def wait_for(self, purpose: str, count: int = 1, department: str | None = None,
-                 timeout: float = 15.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, purpose: str, count: int = 1, department: str | None = None, timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.of(purpose, department)
             if len(found) >= count:
                 return found
             time.sleep(0.02)
-        raise AssertionError(f"waited {timeout}s for {count} {purpose!r} callbacks; "
-                             f"got {len(self.of(purpose, department))}: {self.calls[-3:]}")
+        raise AssertionError(
+            f"waited {timeout}s for {count} {purpose!r} callbacks; "
+            f"got {len(self.of(purpose, department))}: {self.calls[-3:]}"
+        )

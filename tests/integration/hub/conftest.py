@@ -1,0 +1,115 @@
+"""A whole hub process in the test: real runtime threads, kombu memory bus, real HTTP API and
+a real department endpoint on loopback, a SQLite or PostgreSQL ledger, and a manual clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from hub.clock.now import ManualClock
+from hub.core.dispatch import RetryPolicy
+from hub.core.runtime import RuntimeConfig
+from hub.routing import load_routing_text
+from hub.service import HubService, Settings, build_service
+from tests.support.postgres import admin_host_port, temporary_database
+from tests.support.servers import DepartmentEndpoint, ServerThread
+
+ROOT = Path(__file__).resolve().parents[3]
+MINIMAL = (ROOT / "tests" / "data" / "routing" / "minimal.yaml").read_text(encoding="utf-8")
+TZ = ZoneInfo("Asia/Shanghai")
+EVE = dt.datetime(2026, 9, 30, 16, 0, tzinfo=TZ)
+
+
+@dataclass
+class LiveHub:
+    service: HubService
+    api: httpx.Client
+    departments: DepartmentEndpoint
+    clock: ManualClock
+    tokens: dict[str, str]
+
+    def post(
+        self, path: str, dept: str, *, content: bytes | None = None, json: object = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[dept]}"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        return self.api.post(path, headers=headers, content=content, json=json)
+
+    def get(self, path: str, dept: str) -> httpx.Response:
+        return self.api.get(path, headers={"Authorization": f"Bearer {self.tokens[dept]}"})
+
+    def advance_to(self, instant: dt.datetime) -> None:
+        self.clock.set(instant)
+
+    def wait_state(
+        self, delivery_id: str, dept: str, key: str, value: str, timeout: float = 15.0
+    ) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        while True:
+            view: dict[str, object] = self.get(f"/deliveries/{delivery_id}", dept).json()
+            if view.get(key) == value or time.monotonic() > deadline:
+                assert view.get(key) == value, view
+                return view
+            time.sleep(0.05)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(
+    request: pytest.FixtureRequest, tmp_path: Path, require_server: Callable[[str, str, int], None]
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/hub.db"
+        return
+    require_server("PostgreSQL", *admin_host_port())
+    with temporary_database("hub_e2e") as url:
+        yield url
+
+
+@pytest.fixture
+def live_hub_factory(ledger_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveHub]]:
+    stack: list[Callable[[], None]] = []
+
+    def start(*replacements: tuple[str, str]) -> LiveHub:
+        departments = DepartmentEndpoint()
+        endpoint = ServerThread(departments.app()).__enter__()
+        stack.append(lambda: endpoint.__exit__(None, None, None))
+        text = MINIMAL.replace("http://127.0.0.1:9/", f"{endpoint.url}/dept/")
+        for old, new in replacements:
+            assert old in text, old
+            text = text.replace(old, new, 1)
+        clock = ManualClock(EVE)
+        settings = Settings(
+            database_url=ledger_url,
+            broker_url="memory://",
+            paper_spool=tmp_path / "paper",
+            retry=RetryPolicy(
+                tries_per_round=2,
+                try_wait_initial=0.01,
+                try_wait_max=0.05,
+                rounds=2,
+                round_wait_initial=1,
+                round_wait_max=2,
+            ),
+            runtime=RuntimeConfig(relay_interval=0.05, tick_interval=0.05, redeliver_after=2),
+        )
+        service = build_service(settings, clock=clock, routing=load_routing_text(text))
+        service.start()
+        api_server = ServerThread(service.app).__enter__()
+        stack.append(lambda: api_server.__exit__(None, None, None))
+        stack.append(service.stop)
+        tokens = {d: service.hub.issue_token(d, "e2e") for d in ("xzsp", "scjg", "zjj")}
+        client = httpx.Client(base_url=api_server.url, timeout=10)
+        stack.append(client.close)
+        return LiveHub(service, client, departments, clock, tokens)
+
+    yield start
+    for stop in reversed(stack):
+        stop()
