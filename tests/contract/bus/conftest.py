@@ -76,6 +76,36 @@ def _kombu_redis(token: str, require_server: Callable[[str, str, int], None]) ->
     )
 
 
+#: What each implementation can be tested for beyond the common contract. A case marked
+#: ``@pytest.mark.bus_capability(NAME)`` runs only on the implementations that have NAME; for the
+#: others it is deselected at collection (not skipped: nothing is missing, it does not apply).
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "stub": frozenset(),
+    "kombu-memory": frozenset({"peer"}),
+    "kombu-redis": frozenset({"peer", "break_connections", "unreachable"}),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("bus_capability")
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("backend") if params is not None else None
+        if (
+            marker is not None
+            and backend in CAPABILITIES
+            and (marker.args[0] not in CAPABILITIES[backend])
+        ):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(
     params=["stub", "kombu-memory", pytest.param("kombu-redis", marks=pytest.mark.redis)]
 )
