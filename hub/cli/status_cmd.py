@@ -102,7 +102,8 @@ def totals_line(totals: Totals) -> str:
         for state, count in sorted(totals.messages.items())
     )
     detail = f"（{parts}）" if parts else ""
+    late = "、".join(f"{sender} {n} 条" for sender, n in sorted(totals.late_pushes.items()))
     return (
         f"合计：消息 {total} 条{detail}；隔离待处理 {totals.quarantine_open} 条；"
-        f"死信投递 {totals.dead_lettered} 条"
+        f"死信投递 {totals.dead_lettered} 条；发送方推送逾期 {late or '0 条'}"
     )

@@ -26,6 +26,7 @@ from hub.core.asyncrunner import AsyncRunner
 from hub.core.deadlines import fire_due
 from hub.core.dispatch import Dispatcher, RetryPolicy
 from hub.core.ingest import accept_message, quarantine
+from hub.core.recompute import recompute_provisional
 from hub.core.routing_stage import route_job
 from hub.errors import ActionError, FieldProblem, NotFoundError
 from hub.ledger.db import Database
@@ -245,6 +246,11 @@ class Hub:
             jobs = fire_due(session, self.router, now=self.clock.now(), limit=limit)
         self.publish(jobs)
         return len(jobs)
+
+    def recompute_provisional(self) -> int:
+        """Recompute provisional deadlines the current calendar can now settle."""
+        with self.db.transaction() as session:
+            return recompute_provisional(session, self.router.calendar, now=self.clock.now())
 
     def close(self) -> None:
         self.runner.close()

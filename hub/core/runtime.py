@@ -26,6 +26,7 @@ class RuntimeConfig:
     relay_interval: float = 0.5
     tick_interval: float = 1.0
     redeliver_after: float = 30.0
+    recompute_interval: float = 3600.0
     route_workers: int = 1
     deliver_workers: int = 2
 
@@ -51,6 +52,7 @@ class HubRuntime:
             self._consumer(f"deliver-{i}", deliver, self._on_deliver)
         self._loop("relay", self.config.relay_interval, self._relay)
         self._loop("deadlines", self.config.tick_interval, self._tick)
+        self._loop("recompute", self.config.recompute_interval, self.hub.recompute_provisional)
         log.info("hub.started", threads=len(self.threads))
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -58,6 +58,7 @@ class Totals:
     messages: dict[str, int]  # by state: accepted | routed | quarantined
     quarantine_open: int
     dead_lettered: int
+    late_pushes: dict[str, int]  # sender department -> pushes that missed the sender's deadline
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,16 @@ def totals(session: Session, departments: list[DeptStatus] | None = None) -> Tot
         dead = session.scalar(select(func.count()).select_from(DeliveryRow).where(failed))
     else:
         dead = sum(dept.failed for dept in departments)
+    late = session.execute(
+        select(MessageRow.sender_id, func.count())
+        .where(MessageRow.push_late.is_(True))
+        .group_by(MessageRow.sender_id)
+    ).all()
     return Totals(
         messages={state: count for state, count in by_state},
         quarantine_open=quarantined or 0,
         dead_lettered=dead or 0,
+        late_pushes={sender: count for sender, count in late},
     )
 
 

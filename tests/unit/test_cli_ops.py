@@ -137,6 +137,7 @@ def test_status_as_json(rig: Rig) -> None:
         "messages": {"routed": 2},
         "quarantine_open": 0,
         "dead_lettered": 0,
+        "late_pushes": {},
     }
     assert payload["department_names"]["scjg"] == "测试县市场监督管理局"
 

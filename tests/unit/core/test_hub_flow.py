@@ -319,3 +319,28 @@ def test_the_audit_chain_detects_edits_and_deletions(rig: Rig) -> None:
         s.execute(EventRow.__table__.delete().where(EventRow.seq == 2))
     with rig.db.transaction() as s:
         assert any("deleted" in p for p in verify_chain(s).problems)
+
+
+def test_a_push_past_the_senders_deadline_is_recorded_and_reported(tmp_path: Path) -> None:
+    from hub.ops.status import totals
+
+    rig = make_rig(
+        tmp_path,
+        (
+            "    claim: {within: 1wd, on_timeout: auto_claim}",
+            "    claim: {within: 1wd, on_timeout: auto_claim}\n"
+            "    push: {within: 1wd, from: body.licence.decision_date}",
+        ),
+    )
+    # decided 2026-09-16, so due by the end of 09-17; it arrives 09-30
+    message_id = rig.push(approval())  # type: ignore[arg-type]
+    rig.push(
+        approval(
+            source__source_id="on-time",  # type: ignore[arg-type]
+            body__licence__decision_date="2026-09-30",
+        )
+    )
+    assert "push.late" in events(rig, message_id=message_id)
+    with rig.db.transaction() as s:
+        assert totals(s).late_pushes == {"xzsp": 1}
+    rig.hub.close()
