@@ -25,9 +25,12 @@ log = structlog.get_logger(__name__)
 CLAIM_TIMERS = ("remind", "claim_timeout", "escalate")
 
 
-def load_for_action(session: Session, delivery_id: str, department_id: str | None) -> DeliveryRow:
-    """The delivery, row-locked; NotFound / Forbidden when it is not the department's own."""
-    row = session.get(DeliveryRow, delivery_id, with_for_update=True)
+def load_for_action(
+    session: Session, delivery_id: str, department_id: str | None, *, lock: bool = True
+) -> DeliveryRow:
+    """The delivery (row-locked unless ``lock=False``); NotFound / Forbidden when it is not
+    the department's own."""
+    row = session.get(DeliveryRow, delivery_id, with_for_update=lock)
     if row is None:
         raise NotFoundError(f"没有这条推送记录 {delivery_id}", f"no delivery {delivery_id!r}")
     if department_id is not None and row.department_id != department_id:

@@ -111,7 +111,7 @@ class Hub:
 
     def authenticate(self, token: str) -> str | None:
         digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             row = session.get(ApiTokenRow, digest)
             return row.department_id if row is not None and row.revoked_at is None else None
 
@@ -213,11 +213,11 @@ class Hub:
 
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         with self.db.transaction() as session:
-            row = claims.load_for_action(session, delivery_id, department_id)
+            row = claims.load_for_action(session, delivery_id, department_id, lock=False)
             return _view(row, self.router.calendar.tz)
 
     def deliveries_of(self, message_id: str) -> list[DeliveryView]:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             rows = session.scalars(
                 select(DeliveryRow)
                 .where(DeliveryRow.message_id == message_id)

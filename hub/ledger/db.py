@@ -8,6 +8,7 @@ writers never deadlock on a lock upgrade; PostgreSQL runs READ COMMITTED with ro
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,19 +49,29 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Any) -> None:
+        readonly = conn.get_execution_options().get("hub_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
 
 class Database:
-    """An engine and its session factory; ``transaction()`` is the unit of work."""
+    """An engine and its session factories; ``transaction()`` is the unit of work.
+
+    On SQLite, writers in this process take turns on a lock (SQLite allows one writer; waiting
+    on the lock here wakes at once, where SQLite's busy handler sleeps), and ``read()`` opens a
+    deferred transaction that takes no write lock. Other processes still wait on busy_timeout.
+    """
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(self.engine.execution_options(hub_readonly=True),
+                                   expire_on_commit=False)
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._writer: threading.RLock | None = threading.RLock() if sqlite else None
 
     @property
     def is_postgres(self) -> bool:
@@ -69,8 +80,23 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
+        with self._write_turn(), self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only (no write lock on SQLite); rolled back at the end."""
+        with self._reads() as session, session.begin():
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        if self._writer is None:
+            yield
+            return
+        with self._writer:
+            yield
 
     def dispose(self) -> None:
         self.engine.dispose()
