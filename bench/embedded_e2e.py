@@ -95,7 +95,7 @@ def run_hub(pushes: int) -> dict[str, float]:
                 while len(departments.arrived) < pushes:
                     time.sleep(0.01)
                 delivered_at = time.perf_counter()
-                for source_id, delivery_id in departments.delivery.items():
+                for delivery_id in departments.delivery.values():
                     client.post(
                         f"/deliveries/{delivery_id}/claim",
                         headers={"Authorization": f"Bearer {tokens['scjg']}"},
