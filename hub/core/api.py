@@ -91,6 +91,10 @@ class HubApi(Protocol):
         self, delivery_id: str, *, department_id: str, text: str, actor: str, channel: Channel
     ) -> ActionResult: ...
 
+    def report_bounce(self, delivery_id: str, *, channel: Channel, reason: str) -> None:
+        """A channel learned after the fact that a push did not arrive (DSN)."""
+        ...
+
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         """NotFoundError; ForbiddenError when ``department_id`` is not the recipient."""
         ...

@@ -99,6 +99,24 @@ class Dispatcher:
         with self.db.transaction() as session:
             return self._settle(session, job, note, outcome)
 
+    def bounced(self, delivery_id: str, channel: Channel, reason: str) -> list[OutboxRow]:
+        """A channel reported, after accepting it, that the push never arrived (a bounce/DSN):
+        the delivery goes back to pending and on to the route's next channel."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            delivery = session.get(DeliveryRow, delivery_id, with_for_update=True)
+            if delivery is None or delivery.delivered_channel != channel.value or (
+                delivery.transport_state != "delivered"
+            ):
+                return []  # unknown, or already handled: a second bounce changes nothing
+            delivery.transport_state, delivery.delivered_at = "pending", None
+            append_event(session, "delivery.bounced", at=now, delivery_id=delivery_id,
+                         message_id=delivery.message_id, department_id=delivery.department_id,
+                         channel=channel.value, data={"reason": reason[:500]})
+            job = _Job(0, delivery_id, Purpose.PUSH, channel, delivery.department_id, "", 0)
+            return self._fall_back(session, job, delivery,
+                                   DeliveryError(reason, retryable=False), now)
+
     def _note(self, session: Session, job: _Job) -> OutboundNote | None:
         delivery = session.get(DeliveryRow, job.delivery_id)
         message_row = session.get(MessageRow, delivery.message_id) if delivery else None

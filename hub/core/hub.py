@@ -225,6 +225,10 @@ class Hub:
             )
             return [_view(r, self.router.calendar.tz) for r in rows]
 
+    def report_bounce(self, delivery_id: str, *, channel: Channel, reason: str) -> None:
+        """A bounce (DSN) for a push the channel had accepted: fall back or escalate."""
+        self.publish(self.dispatcher.bounced(delivery_id, channel, reason))
+
     # -- worker stages ------------------------------------------------------------------------
     def handle_route(self, outbox_id: int | None, message_id: str) -> None:
         with self.db.transaction() as session:

@@ -344,3 +344,16 @@ def test_a_push_past_the_senders_deadline_is_recorded_and_reported(tmp_path: Pat
     with rig.db.transaction() as s:
         assert totals(s).late_pushes == {"xzsp": 1}
     rig.hub.close()
+
+
+def test_a_bounce_after_acceptance_falls_back_to_the_next_channel(rig: Rig) -> None:
+    d = delivery(rig, rig.push(approval()))  # type: ignore[arg-type]
+    assert d.delivered_channel == "platform"
+    rig.hub.report_bounce(d.delivery_id, channel=Channel.PLATFORM, reason="550 unknown mailbox")
+    rig.drain()
+    after = delivery(rig, d.message_id)
+    # email has no adapter here: on to paper
+    assert (after.transport_state, after.delivered_channel) == ("delivered", "paper")
+    assert "delivery.bounced" in events(rig, delivery_id=d.delivery_id)
+    rig.hub.report_bounce(d.delivery_id, channel=Channel.PLATFORM, reason="late duplicate DSN")
+    assert events(rig, delivery_id=d.delivery_id).count("delivery.bounced") == 1
