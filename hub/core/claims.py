@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from hub.clock.deadline import display_instant
 from hub.core.api import ActionResult
 from hub.errors import ForbiddenError, NotFoundError, StateConflictError
-from hub.ledger.events import append_event
+from hub.ledger.events import delivery_event
 from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow, TimerRow
 from hub.message import Channel
 
@@ -99,14 +99,12 @@ def _set_claimed(
     )
     cancel_timers(session, row.delivery_id, CLAIM_TIMERS, now=now)
     event = "claim.auto" if state == "auto_claimed" else "claim.recorded"
-    append_event(
+    delivery_event(
         session,
         event,
+        row,
         at=now,
         actor=actor,
-        delivery_id=row.delivery_id,
-        message_id=row.message_id,
-        department_id=row.department_id,
         channel=channel.value if channel else None,
         data={"state": state, "claim_due": _iso(row.claim_due)},
     )
@@ -140,13 +138,12 @@ def object_to(
         )
     )
     cancel_timers(session, delivery_id, ("objection_close",), now=now)
-    append_event(
+    delivery_event(
         session,
         "objection.recorded",
+        row,
         at=now,
         actor=actor,
-        delivery_id=delivery_id,
-        message_id=row.message_id,
         department_id=department_id,
         channel=channel.value,
         data={"reason": reason[:500]},
@@ -184,13 +181,12 @@ def reply(
         )
     )
     cancel_timers(session, delivery_id, ("reply_close",), now=now)
-    append_event(
+    delivery_event(
         session,
         "reply.recorded",
+        row,
         at=now,
         actor=actor,
-        delivery_id=delivery_id,
-        message_id=row.message_id,
         department_id=department_id,
         channel=channel.value,
         data={"late": late, "reply_message_id": reply_message_id},

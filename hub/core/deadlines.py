@@ -26,7 +26,7 @@ from hub.channels import Purpose
 from hub.clock.deadline import compute_deadline, display_instant
 from hub.clock.spec import DeadlineSpec
 from hub.core.claims import auto_claim
-from hub.ledger.events import append_event
+from hub.ledger.events import delivery_event
 from hub.ledger.outbox import enqueue
 from hub.ledger.schema import DeliveryRow, OutboxRow, TimerRow
 from hub.message import Channel
@@ -74,15 +74,8 @@ class TimerContext:
         return "paper"
 
     def event(self, type: str, delivery: DeliveryRow, **data: object) -> None:
-        append_event(
-            self.session,
-            type,
-            at=self.now,
-            delivery_id=delivery.delivery_id,
-            message_id=delivery.message_id,
-            department_id=delivery.department_id,
-            data={"timer": self.timer.action, "step": self.timer.step, **data},
-        )
+        data = {"timer": self.timer.action, "step": self.timer.step, **data}
+        delivery_event(self.session, type, delivery, at=self.now, data=data)
 
 
 def fire_due(

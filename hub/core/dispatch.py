@@ -29,7 +29,7 @@ from hub.core.asyncrunner import AsyncRunner
 from hub.core.codec import message_from_json
 from hub.errors import DeliveryError
 from hub.ledger.db import Database
-from hub.ledger.events import append_event
+from hub.ledger.events import delivery_event
 from hub.ledger.outbox import complete, enqueue, lease
 from hub.ledger.schema import AttemptRow, DeliveryRow, MessageRow, OutboxRow
 from hub.message import Channel
@@ -105,17 +105,25 @@ class Dispatcher:
         now = self.clock.now()
         with self.db.transaction() as session:
             delivery = session.get(DeliveryRow, delivery_id, with_for_update=True)
-            if delivery is None or delivery.delivered_channel != channel.value or (
-                delivery.transport_state != "delivered"
+            if (
+                delivery is None
+                or delivery.delivered_channel != channel.value
+                or (delivery.transport_state != "delivered")
             ):
                 return []  # unknown, or already handled: a second bounce changes nothing
             delivery.transport_state, delivery.delivered_at = "pending", None
-            append_event(session, "delivery.bounced", at=now, delivery_id=delivery_id,
-                         message_id=delivery.message_id, department_id=delivery.department_id,
-                         channel=channel.value, data={"reason": reason[:500]})
+            delivery_event(
+                session,
+                "delivery.bounced",
+                delivery,
+                at=now,
+                channel=channel.value,
+                data={"reason": reason[:500]},
+            )
             job = _Job(0, delivery_id, Purpose.PUSH, channel, delivery.department_id, "", 0)
-            return self._fall_back(session, job, delivery,
-                                   DeliveryError(reason, retryable=False), now)
+            return self._fall_back(
+                session, job, delivery, DeliveryError(reason, retryable=False), now
+            )
 
     def _note(self, session: Session, job: _Job) -> OutboundNote | None:
         delivery = session.get(DeliveryRow, job.delivery_id)
@@ -248,12 +256,11 @@ class Dispatcher:
         if job.purpose is Purpose.PUSH:
             delivery.transport_state = "delivered"
             delivery.delivered_at, delivery.delivered_channel = now, job.channel.value
-        append_event(
+        delivery_event(
             session,
             "delivery.sent",
+            delivery,
             at=now,
-            delivery_id=job.delivery_id,
-            message_id=delivery.message_id,
             department_id=job.target,
             channel=job.channel.value,
             data={"purpose": job.purpose.value, "reference": receipt.reference},
@@ -272,12 +279,11 @@ class Dispatcher:
         payload = {**_payload(job), "round": job.round + 1}
         complete(session, job.outbox_id, now=now)
         enqueue(session, deliver_queue(job.channel.value), payload, now=now, available_at=at)
-        append_event(
+        delivery_event(
             session,
             "delivery.retry_scheduled",
+            delivery,
             at=now,
-            delivery_id=job.delivery_id,
-            message_id=delivery.message_id,
             department_id=job.target,
             channel=job.channel.value,
             data={"round": job.round + 1, "at": at.isoformat(), "reason": error.reason},
@@ -307,12 +313,11 @@ class Dispatcher:
                 now=now,
                 published=True,
             )
-            append_event(
+            delivery_event(
                 session,
                 "delivery.fallback",
+                delivery,
                 at=now,
-                delivery_id=job.delivery_id,
-                message_id=delivery.message_id,
                 department_id=job.target,
                 channel=nxt.value,
                 data={"from": job.channel.value, "reason": error.reason},
@@ -331,12 +336,11 @@ class Dispatcher:
         out: list[OutboxRow] = []
         dead = enqueue(session, DEAD, {**_payload(job), "reason": error.reason}, now=now)
         complete(session, dead.id, now=now)  # kept for the record; nobody consumes it
-        append_event(
+        delivery_event(
             session,
             "delivery.dead_lettered",
+            delivery,
             at=now,
-            delivery_id=job.delivery_id,
-            message_id=delivery.message_id,
             department_id=job.target,
             channel=job.channel.value,
             data={"purpose": job.purpose.value, "reason": error.reason},
@@ -369,13 +373,11 @@ class Dispatcher:
             now=now,
             published=True,
         )
-        append_event(
+        delivery_event(
             session,
             "escalation.triggered",
+            delivery,
             at=now,
-            delivery_id=delivery.delivery_id,
-            message_id=delivery.message_id,
-            department_id=delivery.department_id,
             data={"to": target, "reason": "undeliverable"},
         )
         return [row]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.clock.calendar import WorkCalendar
 from hub.clock.deadline import Deadline, compute_deadline
 from hub.clock.spec import DeadlineSpec
-from hub.ledger.events import append_event
+from hub.ledger.events import delivery_event
 from hub.ledger.schema import DeliveryRow, TimerRow
 
 log = structlog.get_logger(__name__)
@@ -68,13 +68,11 @@ def _recompute(
             _move_reminders(session, calendar, delivery, deadline)
     old_version, delivery.calendar_version = delivery.calendar_version, calendar.version
     delivery.provisional = provisional
-    append_event(
+    delivery_event(
         session,
         "deadline.recomputed",
+        delivery,
         at=now,
-        delivery_id=delivery.delivery_id,
-        message_id=delivery.message_id,
-        department_id=delivery.department_id,
         data={
             "calendar_from": old_version,
             "calendar_to": calendar.version,

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.ledger.schema import AuditHeadRow, EventRow
+from hub.ledger.schema import AuditHeadRow, DeliveryRow, EventRow
 
 log = structlog.get_logger(__name__)
 GENESIS = "0" * 64
@@ -120,3 +120,28 @@ def verify_chain(session: Session, *, batch: int = 5000) -> AuditReport:
             f"(head says {head.seq}, log ends at {expected_seq - 1})"
         )
     return report
+
+
+def delivery_event(
+    session: Session,
+    type: str,
+    delivery: DeliveryRow,
+    *,
+    at: dt.datetime,
+    actor: str = "hub",
+    channel: str | None = None,
+    department_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> EventRow:
+    """An event about ``delivery`` (its message and, unless given, its department)."""
+    return append_event(
+        session,
+        type,
+        at=at,
+        actor=actor,
+        message_id=delivery.message_id,
+        delivery_id=delivery.delivery_id,
+        department_id=department_id or delivery.department_id,
+        channel=channel,
+        data=data,
+    )
