@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 import uvicorn
 
+from hub.cli.context import masked_url
 from hub.cli.output import console, emit_json, err_console
 from hub.core.runtime import RuntimeConfig
 from hub.errors import ConfigError, HubError, MessageError
@@ -65,7 +66,7 @@ def serve(service: HubService, serve_for: float | None, *, banner: bool = True) 
     if banner:
         console.print(
             f"审管互动 Hub 已启动：API http://{settings.api_host}:{settings.api_port}/docs"
-            f"  账本 {_masked(settings.database_url)}  总线 {settings.broker_url}"
+            f"  账本 {masked_url(settings.database_url)}  总线 {masked_url(settings.broker_url)}"
             "  (Ctrl-C 退出)"
         )
     if serve_for is not None:
@@ -116,15 +117,6 @@ def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
         else:
             note = "（重复，已忽略）" if r["duplicate"] else ""
             console.print(f"[green]已受理[/green] {r['file']} → {r['message_id']}{note}")
-
-
-def _masked(url: str) -> str:
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
 def fresh_demo_dir(path: Path) -> Path:
