@@ -13,6 +13,8 @@ import structlog
 def configure_logging(level: str | None = None) -> None:
     """Configure structlog once for the process. Logs go to stderr so stdout stays for output."""
     name = (level or os.environ.get("HUB_LOG_LEVEL", "WARNING")).upper()
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # it logs tracebacks on every reset;
+    # the bus logs its own bus.reconnect events with the error
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -15,8 +15,9 @@ URL forms (``HUB_BROKER_URL``, default ``memory://``):
 * ``memory://`` — kombu's in-process transport; every bus of the process shares its queues;
 * ``redis://HOST:6379/0``, ``rediss://…`` — kombu on Redis;
 * ``sqla+sqlite:///var/bus.db``, ``sqla+postgresql://…`` — kombu on a database table;
-* ``amqp://USER:PASS@HOST:5672/VHOST``, ``pyamqp://…`` — kombu on RabbitMQ via py-amqp (a pika
-  implementation will take the ``amqp`` scheme over: see the slot in ``BACKENDS``);
+* ``amqp://USER:PASS@HOST:5672/VHOST``, ``amqps://…`` — ``PikaBus`` (``hub.bus.pika_bus``):
+  RabbitMQ with pipelined publisher confirms and quorum queues;
+* ``pyamqp://USER:PASS@HOST:5672/VHOST`` — kombu on RabbitMQ via py-amqp;
 * any other kombu transport alias (``filesystem``, ``sqs``, …), untested here.
 
 Topology: the queue names live in ``hub.bus.topology`` (``hub.ingest``, ``hub.route``,
@@ -70,8 +71,8 @@ KOMBU_SCHEMES = (
 
 #: URL scheme -> "module:Class", imported only when a bus of that kind is created.
 BACKENDS: dict[str, str] = {scheme: _KOMBU for scheme in KOMBU_SCHEMES}
-# Slot for the RabbitMQ implementation on pika, once it exists:
-# BACKENDS["amqp"] = BACKENDS["amqps"] = "hub.bus.pika_bus:PikaBus"
+# RabbitMQ is served by the pika implementation; kombu keeps its own "pyamqp" alias for it.
+BACKENDS["amqp"] = BACKENDS["amqps"] = "hub.bus.pika_bus:PikaBus"
 
 __all__ = [
     "BACKENDS",

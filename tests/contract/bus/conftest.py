@@ -1,28 +1,35 @@
 """The ``bus`` fixture: every contract test runs once per implementation.
 
-Params: ``stub`` (``StubBus``), ``kombu-memory`` (``KombuBus("memory://")``) and ``kombu-redis``
-(``KombuBus`` on the Redis at ``$HUB_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``;
-skipped locally when Redis is down, failed in CI). A RabbitMQ implementation adds a param here.
+Params: ``stub`` (``StubBus``), ``kombu-memory`` (``KombuBus("memory://")``), ``kombu-redis``
+(``KombuBus`` on the Redis at ``$HUB_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``) and
+``pika-rabbitmq`` (``PikaBus`` on the RabbitMQ at 127.0.0.1:5672, guest/guest, in a vhost
+``hub_test_<random>`` made with ``rabbitmqctl`` for the session and deleted after it). Real
+servers are skipped locally when down and failed in CI.
 
 Each test gets its own queue names (``qname("x")`` -> ``test.<token>.x``); the Redis keys of a
-test are deleted afterwards.
+test are deleted afterwards; RabbitMQ's go with the session's vhost.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
 from hub.bus import Bus, StubBus
 from hub.bus.kombu_bus import KombuBus, KombuBusOptions
+from hub.bus.pika_bus import PikaBus
+from tests.conftest import in_ci
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 
 
 @dataclass
@@ -76,6 +83,64 @@ def _kombu_redis(token: str, require_server: Callable[[str, str, int], None]) ->
     )
 
 
+def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
+    """Run ``rabbitmqctl ARGS`` on this machine; its stdout. Raises when it fails or hangs."""
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
+    return done.stdout
+
+
+@dataclass
+class RabbitVhost:
+    """A RabbitMQ vhost of its own for a test session (guest has every permission in it)."""
+
+    name: str
+
+    @classmethod
+    def create(cls) -> RabbitVhost:
+        if shutil.which("rabbitmqctl") is None:
+            message = "rabbitmqctl is not installed: cannot make a test vhost"
+            if in_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        vhost = cls(f"hub_test_{uuid.uuid4().hex[:10]}")
+        rabbitmqctl("add_vhost", vhost.name)
+        rabbitmqctl("set_permissions", "-p", vhost.name, "guest", ".*", ".*", ".*")
+        return vhost
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{quote(self.name, safe='')}"
+
+    def close_connections(self) -> None:
+        rabbitmqctl("close_all_connections", "--vhost", self.name, "hub test: drop connections")
+
+    def delete(self) -> None:
+        rabbitmqctl("delete_vhost", self.name)
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost(require_server: Callable[[str, str, int], None]) -> Iterator[RabbitVhost]:
+    """This session's RabbitMQ vhost; created on first use, deleted at the end."""
+    require_server("RabbitMQ", RABBIT_HOST, RABBIT_PORT)
+    vhost = RabbitVhost.create()
+    yield vhost
+    vhost.delete()
+
+
+def _pika_rabbitmq(token: str, vhost: RabbitVhost) -> Backend:
+    return Backend(
+        "pika-rabbitmq",
+        token,
+        open=lambda: PikaBus(vhost.url),
+        break_connections=vhost.close_connections,
+        unreachable=lambda: PikaBus("amqp://guest:guest@127.0.0.1:1/%2F"),  # port 1: refused
+    )  # no cleanup: the session's vhost goes, with every queue in it
+
+
 #: What each implementation can be tested for beyond the common contract. A case marked
 #: ``@pytest.mark.bus_capability(NAME)`` runs only on the implementations that have NAME; for the
 #: others it is deselected at collection (not skipped: nothing is missing, it does not apply).
@@ -83,6 +148,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "stub": frozenset(),
     "kombu-memory": frozenset({"peer"}),
     "kombu-redis": frozenset({"peer", "break_connections", "unreachable"}),
+    "pika-rabbitmq": frozenset({"peer", "break_connections", "unreachable"}),
 }
 
 
@@ -107,7 +173,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(
-    params=["stub", "kombu-memory", pytest.param("kombu-redis", marks=pytest.mark.redis)]
+    params=[
+        "stub",
+        "kombu-memory",
+        pytest.param("kombu-redis", marks=pytest.mark.redis),
+        pytest.param("pika-rabbitmq", marks=pytest.mark.rabbitmq),
+    ]
 )
 def backend(
     request: pytest.FixtureRequest, require_server: Callable[[str, str, int], None]
@@ -117,6 +188,8 @@ def backend(
         made = _stub(token)
     elif request.param == "kombu-memory":
         made = _kombu_memory(token)
+    elif request.param == "pika-rabbitmq":
+        made = _pika_rabbitmq(token, request.getfixturevalue("rabbit_vhost"))
     else:
         made = _kombu_redis(token, require_server)
     yield made

@@ -43,13 +43,17 @@ def _no_broker_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "redis://127.0.0.1:6379/15",
         "rediss://:secret@redis.example:6380/0",
         "sqla+sqlite:///var/hub-bus.db",
-        "amqp://guest:guest@127.0.0.1:5672//",
         "pyamqp://guest:guest@127.0.0.1:5672//",
         "MEMORY://",
     ],
 )
 def test_kombu_schemes_map_to_the_kombu_bus(url: str) -> None:
     assert backend_for(url) == "hub.bus.kombu_bus:KombuBus"
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672/%2F", "amqps://h:5671/"])
+def test_amqp_schemes_map_to_the_pika_bus(url: str) -> None:
+    assert backend_for(url) == "hub.bus.pika_bus:PikaBus"
 
 
 def test_create_bus_builds_a_kombu_bus_without_connecting() -> None:
