@@ -18,9 +18,13 @@ import functools
 import os
 import socket
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import structlog
+
+if TYPE_CHECKING:  # imported lazily: the mail helpers must not break unrelated tests' collection
+    from tests.support.mail import MailServers
 
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -65,3 +69,23 @@ def _fresh_structlog() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(scope="session")
+def mail_servers(require_server: ServerGuard) -> MailServers:
+    """The real Postfix + Dovecot of ``scripts/mail-servers`` (skip locally, fail in CI if down)."""
+    from tests.support.mail import servers_from_env
+
+    servers = servers_from_env()
+    require_server("Postfix", servers.host, servers.submission_port)
+    require_server("Dovecot", servers.imap_host, servers.imaps_port)
+    return servers
+
+
+@pytest.fixture
+def clean_mailboxes(mail_servers: MailServers) -> MailServers:
+    """Every test mailbox (INBOX, Processed, Quarantine) emptied before the test."""
+    from tests.support.mail import empty_all_mailboxes
+
+    empty_all_mailboxes(mail_servers)
+    return mail_servers
