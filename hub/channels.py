@@ -52,6 +52,7 @@ class OutboundNote:
     deadlines_zh: dict[str, str] = field(default_factory=dict)  # "认领期限": "2026-10-08 24:00"
     summary_zh: str = ""  # one line for reminders and escalations
     about_department_id: str | None = None  # escalations: the department that is late
+    about_department_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOS
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +19,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from adapters.email import EmailAdapter, EmailConfig
+from adapters.email.trust import Directory
+from adapters.email.watcher import MailWatcher
 from adapters.paper import PaperAdapter, PaperConfig
 from adapters.platform import PlatformAdapter, create_app
+from hub.blobs import BlobStore
 from hub.bus import create_bus
 from hub.bus.base import Bus
 from hub.channels import ChannelAdapter
@@ -52,6 +58,10 @@ class Settings:
     runtime: RuntimeConfig = field(
         default_factory=lambda: RuntimeConfig(redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0))
     )
+    blob_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("HUB_BLOB_DIR", "var/blobs"))
+    )
+    email: EmailConfig | None = field(default_factory=EmailConfig.from_env)
 
 
 @dataclass
@@ -64,11 +74,26 @@ class HubService:
     hub: Hub
     runtime: HubRuntime
     app: FastAPI
+    watcher: MailWatcher | None = None
+    _watching: concurrent.futures.Future[None] | None = None
+    _stop_watching: asyncio.Event | None = None
 
     def start(self) -> None:
         self.runtime.start()
+        if self.watcher is not None:
+            loop = self.hub.runner.loop
+            self._stop_watching = asyncio.Event()
+            self._watching = asyncio.run_coroutine_threadsafe(
+                self.watcher.run(self._stop_watching), loop
+            )
 
     def stop(self) -> None:
+        if self._watching is not None and self._stop_watching is not None:
+            self.hub.runner.loop.call_soon_threadsafe(self._stop_watching.set)
+            try:
+                self._watching.result(timeout=10)
+            except Exception:  # noqa: BLE001 - stopping: the watcher logged its own errors
+                self._watching.cancel()
         self.runtime.stop()
         self.hub.close()
         self.db.dispose()
@@ -98,12 +123,22 @@ def build_service(
     )
     runtime = HubRuntime(hub, bus_factory, settings.runtime)
     app = create_app(hub, clock=hub.clock)
-    return HubService(settings, routing, db, hub, runtime, app)
+    watcher = None
+    if settings.email is not None and settings.email.imap is not None:
+        directory = Directory.from_departments(routing.config.departments)
+        watcher = MailWatcher(
+            settings.email, hub, directory, db, BlobStore(settings.blob_dir), clock
+        )
+    return HubService(settings, routing, db, hub, runtime, app, watcher)
 
 
 def default_adapters(settings: Settings, clock: Clock) -> dict[Channel, ChannelAdapter]:
-    """The channels this build can deliver on (email and self-built systems come later)."""
-    return {
+    """The channels this build delivers on: platform and paper always, email when configured
+    (``HUB_SMTP_URL``); self-built systems are not built yet."""
+    adapters: dict[Channel, ChannelAdapter] = {
         Channel.PLATFORM: PlatformAdapter(clock=clock),
         Channel.PAPER: PaperAdapter(PaperConfig(spool_dir=settings.paper_spool)),
     }
+    if settings.email is not None:
+        adapters[Channel.EMAIL] = EmailAdapter(settings.email, BlobStore(settings.blob_dir))
+    return adapters

@@ -92,6 +92,10 @@ def server_from_url(url: str, kind: str, cafile: str | None = None) -> ServerCon
         host=parts.hostname, port=parts.port or default_port, tls=scheme[1],
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        cafile=Path(query["cafile"][0]) if "cafile" in query else (Path(cafile) if cafile else None),
+        cafile=Path(query["cafile"][0]) if "cafile" in query else _path(cafile),
         verify=query.get("verify", ["true"])[0].lower() != "false",
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -25,6 +25,7 @@ from hub.bus.topology import DEAD, deliver_queue
 from hub.channels import ChannelAdapter, OutboundNote, Purpose, Receipt
 from hub.clock.deadline import display_instant
 from hub.clock.now import Clock
+from hub.clock.spec import DeadlineSpec
 from hub.core.asyncrunner import AsyncRunner
 from hub.core.codec import message_from_json
 from hub.errors import DeliveryError
@@ -135,6 +136,11 @@ class Dispatcher:
         dept = self.router.departments.get(job.target)
         if dept is None:
             return None
+        about = (
+            None
+            if job.target == delivery.department_id
+            else self.router.departments.get(delivery.department_id)
+        )
         return OutboundNote(
             delivery_id=delivery.delivery_id,
             purpose=job.purpose,
@@ -148,9 +154,8 @@ class Dispatcher:
             reply_due=self._local(delivery.reply_due),
             deadlines_zh=_deadlines_zh(delivery),
             summary_zh=job.summary_zh,
-            about_department_id=delivery.department_id
-            if job.target != delivery.department_id
-            else None,
+            about_department_id=None if about is None else about.id,
+            about_department_name=None if about is None else about.name,
         )
 
     def _local(self, instant: dt.datetime | None) -> dt.datetime | None:
@@ -407,12 +412,17 @@ def _payload(job: _Job) -> dict[str, Any]:
 
 
 def _deadlines_zh(delivery: DeliveryRow) -> dict[str, str]:
+    """ "认领期限": "2026-10-08 24:00" (with 暂定 when provisional), "认领时限": "1个工作日" …"""
     out: dict[str, str] = {}
-    for label, value in (
-        ("认领期限", delivery.claim_due),
-        ("异议期限", delivery.objection_due),
-        ("回复期限", delivery.reply_due),
+    mark = "（暂定）" if delivery.provisional else ""
+    for name, value, rule in (
+        ("认领", delivery.claim_due, "claim"),
+        ("异议", delivery.objection_due, "objection"),
+        ("回复", delivery.reply_due, "reply"),
     ):
         if value is not None:
-            out[label] = display_instant(value)
+            out[f"{name}期限"] = display_instant(value) + mark
+            spec = delivery.rules.get(rule)
+            if spec:
+                out[f"{name}时限"] = DeadlineSpec.parse(spec).label
     return out

@@ -68,8 +68,9 @@ class Database:
         self.url = url or database_url()
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._reads = sessionmaker(self.engine.execution_options(hub_readonly=True),
-                                   expire_on_commit=False)
+        self._reads = sessionmaker(
+            self.engine.execution_options(hub_readonly=True), expire_on_commit=False
+        )
         sqlite = self.engine.dialect.name == "sqlite"
         self._writer: threading.RLock | None = threading.RLock() if sqlite else None
 

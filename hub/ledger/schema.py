@@ -296,3 +296,18 @@ class ApiTokenRow(Base):
     label: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[dt.datetime] = mapped_column(Instant)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+
+
+class MailCursorRow(Base):
+    """How far the email watcher has read a mailbox: the last UID filed, under a UIDVALIDITY.
+
+    Advanced only after the message was acted on and moved out of the mailbox, so a crash
+    re-reads at most the message in hand (the hub's actions are idempotent).
+    """
+
+    __tablename__ = "mail_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(Instant)

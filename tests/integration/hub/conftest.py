@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from adapters.email.config import EmailConfig
 from hub.clock.now import ManualClock
 from hub.core.dispatch import RetryPolicy
 from hub.core.runtime import RuntimeConfig
@@ -77,7 +78,7 @@ def ledger_url(
 def live_hub_factory(ledger_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveHub]]:
     stack: list[Callable[[], None]] = []
 
-    def start(*replacements: tuple[str, str]) -> LiveHub:
+    def start(*replacements: tuple[str, str], email: EmailConfig | None = None) -> LiveHub:
         departments = DepartmentEndpoint()
         endpoint = ServerThread(departments.app()).__enter__()
         stack.append(lambda: endpoint.__exit__(None, None, None))
@@ -99,6 +100,8 @@ def live_hub_factory(ledger_url: str, tmp_path: Path) -> Iterator[Callable[..., 
                 round_wait_max=2,
             ),
             runtime=RuntimeConfig(relay_interval=0.05, tick_interval=0.05, redeliver_after=2),
+            blob_dir=tmp_path / "blobs",
+            email=email,
         )
         service = build_service(settings, clock=clock, routing=load_routing_text(text))
         service.start()
