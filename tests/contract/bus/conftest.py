@@ -13,23 +13,20 @@ test are deleted afterwards; RabbitMQ's go with the session's vhost.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from hub.bus import Bus, StubBus
 from hub.bus.kombu_bus import KombuBus, KombuBusOptions
 from hub.bus.pika_bus import PikaBus
-from tests.conftest import in_ci
+from tests.support.rabbitmq import RABBIT_HOST, RABBIT_PORT, RabbitVhost
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 
 
 @dataclass
@@ -81,45 +78,6 @@ def _kombu_redis(token: str, require_server: Callable[[str, str, int], None]) ->
         unreachable=lambda: KombuBus("redis://127.0.0.1:1/0"),  # port 1: connection refused
         cleanup=cleanup,
     )
-
-
-def rabbitmqctl(*args: str, timeout: float = 60.0) -> str:
-    """Run ``rabbitmqctl ARGS`` on this machine; its stdout. Raises when it fails or hangs."""
-    done = subprocess.run(
-        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
-    return done.stdout
-
-
-@dataclass
-class RabbitVhost:
-    """A RabbitMQ vhost of its own for a test session (guest has every permission in it)."""
-
-    name: str
-
-    @classmethod
-    def create(cls) -> RabbitVhost:
-        if shutil.which("rabbitmqctl") is None:
-            message = "rabbitmqctl is not installed: cannot make a test vhost"
-            if in_ci():
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
-        vhost = cls(f"hub_test_{uuid.uuid4().hex[:10]}")
-        rabbitmqctl("add_vhost", vhost.name)
-        rabbitmqctl("set_permissions", "-p", vhost.name, "guest", ".*", ".*", ".*")
-        return vhost
-
-    @property
-    def url(self) -> str:
-        return f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{quote(self.name, safe='')}"
-
-    def close_connections(self) -> None:
-        rabbitmqctl("close_all_connections", "--vhost", self.name, "hub test: drop connections")
-
-    def delete(self) -> None:
-        rabbitmqctl("delete_vhost", self.name)
 
 
 @pytest.fixture(scope="session")

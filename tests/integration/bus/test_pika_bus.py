@@ -27,7 +27,7 @@ from structlog.testing import capture_logs
 
 from hub.bus import BusConfigError, BusUnavailable, create_bus
 from hub.bus.pika_bus import PikaBus, PikaBusOptions
-from tests.contract.bus.conftest import RabbitVhost, rabbitmqctl
+from tests.support.rabbitmq import RabbitVhost, rabbitmqctl
 
 ROOT = Path(__file__).resolve().parents[3]
 PAD = "x" * 960  # with the ids, a body of about 1 KiB
