@@ -10,19 +10,16 @@ server is unreachable the tests skip locally and FAIL when ``CI`` is set
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from hub.ledger.db import Database
 from hub.ledger.events import GENESIS
-from hub.ledger.migrate import upgrade
 from hub.ledger.schema import Base
+from tests.support.postgres import admin_host_port, temporary_database
 from tests.unit.core.conftest import Rig, make_rig
 
 ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -31,22 +28,9 @@ ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0
 @pytest.fixture(scope="session")
 def pg_url(require_server: Callable[[str, str, int], None]) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (SQLAlchemy URL)."""
-    admin = make_url(ADMIN_URL)
-    require_server("PostgreSQL", admin.host or "127.0.0.1", admin.port or 5432)
-    name = f"hub_cli_test_{secrets.token_hex(4)}"
-    libpq = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(drivername="postgresql+psycopg", database=name)
-    rendered = url.render_as_string(hide_password=False)
-    db = Database(rendered)
-    upgrade(db.engine)
-    db.dispose()
-    try:
-        yield rendered
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    require_server("PostgreSQL", *admin_host_port())
+    with temporary_database("hub_cli_test") as url:
+        yield url
 
 
 def empty_postgres(url: str) -> None:

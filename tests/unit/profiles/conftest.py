@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 import hub
 from hub.clock.deadline import Deadline
@@ -102,15 +101,6 @@ def build_message(sample: str, edits: Edits | None = None) -> bytes:
     for path, value in (edits or {}).items():
         _set(data, path, value)
     return json.dumps(data, ensure_ascii=False).encode("utf-8")
-
-
-@pytest.fixture(autouse=True)
-def _keep_structlog_config() -> Iterator[None]:
-    """Undo the global structlog set-up a CLI invocation makes (``hub`` configures logging at
-    WARNING), so later tests elsewhere can still capture info events."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
