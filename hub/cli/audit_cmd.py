@@ -8,7 +8,7 @@ from rich.markup import escape
 from hub.cli.context import JsonOption, fail, ledger
 from hub.cli.labels import local_time
 from hub.cli.output import console, emit_json, err_console
-from hub.ops.audit import AuditSummary, audit
+from hub.ops.audit import AuditSummary, audit, seal_all
 
 audit_app = typer.Typer(help="审计链：校验全程留痕 (audit chain)", no_args_is_help=True)
 
@@ -22,8 +22,10 @@ def verify_cmd(
 ) -> None:
     """校验审计链：逐条重算哈希，列出每处问题 (exit 1 on any problem)."""
     recorded = _parse_expect(expect) if expect else None
-    with ledger() as db, db.transaction() as session:
-        summary = audit(session, expect=recorded)
+    with ledger() as db:
+        seal_all(db)
+        with db.transaction() as session:
+            summary = audit(session, expect=recorded)
     if as_json:
         emit_json(summary.to_json())
     else:
@@ -50,6 +52,8 @@ def _print(s: AuditSummary) -> None:
             f"（{local_time(s.head_at)}）(audit chain intact)"
         )
         console.print("请将链头序号与哈希另行记录，以便日后校验 (record the head outside the hub)")
+        if s.unsealed:
+            console.print(f"另有 {s.unsealed} 条新事件待封链 (events not sealed yet)")
         return
     err_console.print(
         f"[red]审计链异常：{len(s.problems)} 处问题[/red]（共 {s.events} 条事件，"

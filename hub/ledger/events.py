@@ -1,8 +1,14 @@
-"""The append-only event log, hash-chained so that an edited or deleted row is detected.
+"""The append-only event log, hash-chained so that an edited or deleted event is detected.
 
-Each event's hash is sha256(previous hash + canonical JSON of the event). The chain head
-(``audit_head``) is locked for the length of the appending transaction, so events from several
-processes form one total order. ``verify_chain`` recomputes every link and the head.
+Writers append without any shared lock: an event gets ``seq`` from the database (insertion
+order) and no hash, in the writer's own transaction, so transactions from many processes never
+wait for each other on the log. The **sealer** (``seal_events``, one at a time through the
+``audit_head`` row, run by every hub process in a loop) takes committed unsealed events in
+``seq`` order, gives each the next chain position ``chain_seq``, ``prev_hash`` and
+``hash = sha256(prev_hash + canonical JSON of the event)``, and moves the head. An event whose
+transaction commits after a later ``seq`` was sealed is sealed in the next pass, further along the
+chain: the chain's order is the order of sealing. ``verify_chain`` recomputes every link and the
+head and counts events not sealed yet.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub.ledger.schema import AuditHeadRow, DeliveryRow, EventRow
@@ -24,9 +30,9 @@ GENESIS = "0" * 64
 
 
 def event_digest(prev_hash: str, event: EventRow) -> str:
-    """The hash of ``event`` chained after ``prev_hash``."""
+    """The hash of ``event`` at its chain position, chained after ``prev_hash``."""
     body = [
-        event.seq,
+        event.chain_seq,
         event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         event.type,
         event.message_id,
@@ -52,12 +58,8 @@ def append_event(
     channel: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> EventRow:
-    """Append one event in the caller's transaction (the chain head stays locked until commit)."""
-    head = session.get(AuditHeadRow, 1, with_for_update=True)
-    if head is None:
-        raise RuntimeError("audit_head row missing: run the migrations (hub db upgrade)")
+    """Append one event in the caller's transaction; the sealer chains it after commit."""
     event = EventRow(
-        seq=head.seq + 1,
         at=at,
         type=type,
         message_id=message_id,
@@ -66,13 +68,44 @@ def append_event(
         actor=actor,
         channel=channel,
         data=data or {},
-        prev_hash=head.hash,
-        hash="",
     )
-    event.hash = event_digest(head.hash, event)
-    head.seq, head.hash = event.seq, event.hash
     session.add(event)
     return event
+
+
+def seal_events(session: Session, *, limit: int = 2000) -> int:
+    """Chain up to ``limit`` committed unsealed events; 0 when none, or another sealer is busy.
+
+    Holds the ``audit_head`` row for the pass (``SKIP LOCKED``: a second sealer returns at once).
+    """
+    head = session.get(AuditHeadRow, 1, with_for_update={"skip_locked": True})
+    if head is None:
+        if session.get(AuditHeadRow, 1) is None:
+            raise RuntimeError("audit_head row missing: run the migrations (hub db upgrade)")
+        return 0  # another process is sealing
+    events = session.scalars(
+        select(EventRow).where(EventRow.chain_seq.is_(None)).order_by(EventRow.seq).limit(limit)
+    ).all()
+    if not events:
+        return 0
+    sealed = []
+    for event in events:
+        event.chain_seq, event.prev_hash = head.seq + 1, head.hash
+        event.hash = event_digest(head.hash, event)
+        head.seq, head.hash = event.chain_seq, event.hash
+        sealed.append(
+            {
+                "seq": event.seq,
+                "chain_seq": event.chain_seq,
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            }
+        )
+    for event in events:
+        session.expunge(event)  # written below in one executemany, not row by row
+    session.execute(update(EventRow), sealed)
+    log.debug("audit.sealed", events=len(events), head_seq=head.seq)
+    return len(events)
 
 
 @dataclass
@@ -80,6 +113,7 @@ class AuditReport:
     events: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS
+    unsealed: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -92,23 +126,33 @@ def verify_chain(session: Session, *, batch: int = 5000) -> AuditReport:
     report = AuditReport()
     prev_hash, expected_seq = GENESIS, 1
     rows = session.execute(
-        select(EventRow).order_by(EventRow.seq).execution_options(yield_per=batch)
+        select(EventRow)
+        .where(EventRow.chain_seq.is_not(None))
+        .order_by(EventRow.chain_seq)
+        .execution_options(yield_per=batch)
     ).scalars()
     for event in rows:
+        position = event.chain_seq or 0
         report.events += 1
-        if event.seq != expected_seq:
+        if position != expected_seq:
             report.problems.append(
-                f"事件序号 {expected_seq}..{event.seq - 1} 缺失 "
-                f"(events {expected_seq}..{event.seq - 1} deleted)"
+                f"事件序号 {expected_seq}..{position - 1} 缺失 "
+                f"(events {expected_seq}..{position - 1} deleted)"
             )
         if event.prev_hash != prev_hash:
             report.problems.append(
-                f"事件 {event.seq} 的前序哈希不符 (event {event.seq}: "
+                f"事件 {position} 的前序哈希不符 (event {position}: "
                 "prev_hash does not match the previous event)"
             )
-        if event_digest(event.prev_hash, event) != event.hash:
-            report.problems.append(f"事件 {event.seq} 内容被修改 (event {event.seq} was edited)")
-        prev_hash, expected_seq = event.hash, event.seq + 1
+        if event_digest(event.prev_hash or "", event) != event.hash:
+            report.problems.append(f"事件 {position} 内容被修改 (event {position} was edited)")
+        prev_hash, expected_seq = event.hash or "", position + 1
+    report.unsealed = (
+        session.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.chain_seq.is_(None))
+        )
+        or 0
+    )
     head = session.get(AuditHeadRow, 1)
     if head is None:
         report.problems.append("链头缺失 (audit_head missing)")

@@ -16,8 +16,8 @@ Tables:
     outbox             work to publish on the bus, leased by the consumer, completed in the
                        consumer's own transaction
     quarantine         input that could not be accepted or routed, with its reason
-    events             append-only, hash-chained log of every state change (全程留痕)
-    audit_head         the chain's last sequence number and hash
+    events             append-only log of every state change (全程留痕), hash-chained by the sealer
+    audit_head         the chain's last sealed position and hash
     api_tokens         per-department credentials (sha256 of the token only)
 """
 
@@ -263,10 +263,21 @@ class QuarantineRow(Base):
 
 
 class EventRow(Base):
+    """One event. ``seq`` is given at insert (insertion order, no lock); the sealer later gives
+    it ``chain_seq``, its place in the hash chain, with ``prev_hash`` and ``hash``."""
+
     __tablename__ = "events"
+    __table_args__ = (
+        Index(
+            "ix_events_unsealed",
+            "seq",
+            postgresql_where=text("chain_seq IS NULL"),
+            sqlite_where=text("chain_seq IS NULL"),
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     at: Mapped[dt.datetime] = mapped_column(Instant)
     type: Mapped[str] = mapped_column(String(48))
@@ -276,8 +287,11 @@ class EventRow(Base):
     actor: Mapped[str] = mapped_column(String(120))
     channel: Mapped[str | None] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    chain_seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), unique=True
+    )
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHeadRow(Base):

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.ledger.events import verify_chain
+from hub.ledger.db import Database
+from hub.ledger.events import seal_events, verify_chain
 from hub.ledger.schema import EventRow
 from hub.ops.jsonable import jsonable
 
@@ -29,11 +31,24 @@ class AuditSummary:
     head_seq: int
     head_hash: str
     head_at: dt.datetime | None  # when the head event was written
+    unsealed: int = 0  # committed events the sealer has not chained yet
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = jsonable(self)
         return data
+
+
+def seal_all(db: Database, *, batch: int = 2000) -> int:
+    """Seal every committed event not chained yet (a running hub's sealer does it too);
+    stops early when another process holds the sealer's turn. Returns how many it sealed."""
+    sealed = 0
+    while True:
+        with db.transaction() as session:
+            count = seal_events(session, limit=batch)
+        sealed += count
+        if count < batch:
+            return sealed
 
 
 def audit(session: Session, *, expect: tuple[int, str] | None = None) -> AuditSummary:
@@ -42,13 +57,14 @@ def audit(session: Session, *, expect: tuple[int, str] | None = None) -> AuditSu
     problems = list(report.problems)
     if expect is not None:
         problems.extend(_check_recorded(session, *expect))
-    head = session.get(EventRow, report.head_seq) if report.head_seq else None
+    head = _at_position(session, report.head_seq) if report.head_seq else None
     summary = AuditSummary(
         ok=not problems,
         events=report.events,
         head_seq=report.head_seq,
         head_hash=report.head_hash,
         head_at=head.at if head is not None else None,
+        unsealed=report.unsealed,
         problems=problems,
     )
     log.info("audit.verified", ok=summary.ok, events=summary.events, head_seq=summary.head_seq)
@@ -56,7 +72,7 @@ def audit(session: Session, *, expect: tuple[int, str] | None = None) -> AuditSu
 
 
 def _check_recorded(session: Session, seq: int, digest: str) -> list[str]:
-    event = session.get(EventRow, seq)
+    event = _at_position(session, seq)
     if event is None:
         return [f"记录的链头 #{seq} 不存在 (recorded head #{seq} is missing)"]
     if event.hash != digest:
@@ -65,3 +81,7 @@ def _check_recorded(session: Session, seq: int, digest: str) -> list[str]:
             f"(event #{seq} hash differs from the recorded head: the chain was rewritten)"
         ]
     return []
+
+
+def _at_position(session: Session, chain_seq: int) -> EventRow | None:
+    return session.scalars(select(EventRow).where(EventRow.chain_seq == chain_seq)).first()

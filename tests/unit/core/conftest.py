@@ -87,13 +87,15 @@ class Rig:
         return accepted.message_id
 
     def drain(self) -> None:
-        """Run routing and delivery jobs until the bus is quiet (like the workers would)."""
+        """Run routing and delivery jobs until the bus is quiet, then seal the events
+        (like the workers and the sealer would)."""
         while self.bus.published:
             queue, body = self.bus.published.pop(0)
             if queue == "hub.route":
                 self.hub.handle_route(body["outbox_id"], body["message_id"])
             elif queue.startswith("hub.deliver."):
                 self.hub.handle_delivery(body["outbox_id"], body)
+        self.hub.seal()
 
     def tick(self, to: dt.datetime) -> None:
         self.clock.set(to)

@@ -309,14 +309,14 @@ def test_the_audit_chain_detects_edits_and_deletions(rig: Rig) -> None:
     rig.push(approval())  # type: ignore[arg-type]
     with rig.db.transaction() as s:
         assert verify_chain(s).ok
-        s.execute(update(EventRow).where(EventRow.seq == 2).values(actor="someone else"))
+        s.execute(update(EventRow).where(EventRow.chain_seq == 2).values(actor="someone else"))
     with rig.db.transaction() as s:
         report = verify_chain(s)
         assert not report.ok and any("event 2 was edited" in p for p in report.problems)
-        s.execute(update(EventRow).where(EventRow.seq == 2).values(actor="hub"))
+        s.execute(update(EventRow).where(EventRow.chain_seq == 2).values(actor="hub"))
     with rig.db.transaction() as s:
         assert verify_chain(s).ok
-        s.execute(EventRow.__table__.delete().where(EventRow.seq == 2))
+        s.execute(EventRow.__table__.delete().where(EventRow.chain_seq == 2))
     with rig.db.transaction() as s:
         assert any("deleted" in p for p in verify_chain(s).problems)
 
