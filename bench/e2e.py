@@ -405,22 +405,29 @@ def main_benchmark(args: Any) -> None:
         url = endpoint.url
         results = {}
         results["rabbit1"] = scenario(lambda: pg, amqp, 1, args, sink, url)
-        results["rabbit3"] = scenario(lambda: pg, amqp, 3, args, sink, url)
+        if not args.quick:
+            results["rabbit3"] = scenario(lambda: pg, amqp, 3, args, sink, url)
         half = results["rabbit1"]["claimed_per_s"] / 2
         results["paced"] = scenario(lambda: pg, amqp, 1, args, sink, url, rate=half)
-        with tempfile.TemporaryDirectory() as tmp:
-            sqlite = iter(f"sqlite:///{tmp}/hub{i}.db" for i in itertools.count())
-            results["embedded1"] = scenario(lambda: next(sqlite), "memory://", 1, args, sink, url)
-            results["embedded3"] = scenario(lambda: next(sqlite), "memory://", 3, args, sink, url)
+        if not args.quick:
+            with tempfile.TemporaryDirectory() as tmp:
+                sqlite = iter(f"sqlite:///{tmp}/hub{i}.db" for i in itertools.count())
+                results["embedded1"] = scenario(
+                    lambda: next(sqlite), "memory://", 1, args, sink, url
+                )
+                results["embedded3"] = scenario(
+                    lambda: next(sqlite), "memory://", 3, args, sink, url
+                )
         raw = raw_baseline(amqp, args.raw_messages, args.runs)
     print(
         f"hub end to end, {args.pushes} pushes × {args.runs} runs (medians), message {size} B, "
         f"{THREADS} sender + {THREADS} claimer threads, hub in a child process"
     )
     print(line("RabbitMQ + PostgreSQL, fan-out 1", results["rabbit1"]))
-    print(line("RabbitMQ + PostgreSQL, fan-out 3", results["rabbit3"], " (deliveries)"))
-    print(line("SQLite + memory://, fan-out 1", results["embedded1"]))
-    print(line("SQLite + memory://, fan-out 3", results["embedded3"], " (deliveries)"))
+    if not args.quick:
+        print(line("RabbitMQ + PostgreSQL, fan-out 3", results["rabbit3"], " (deliveries)"))
+        print(line("SQLite + memory://, fan-out 1", results["embedded1"]))
+        print(line("SQLite + memory://, fan-out 3", results["embedded3"], " (deliveries)"))
     print(line(f"RabbitMQ + PG paced at {half:.0f}/s", results["paced"]))
     hub = results["rabbit1"]["claimed_per_s"]
     print(
@@ -464,6 +471,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--raw-messages", type=int, default=20000)
     parser.add_argument("--backfill", type=int, nargs="?", const=100_000, default=None)
+    parser.add_argument(
+        "--quick", action="store_true", help="RabbitMQ + PostgreSQL fan-out 1 and paced only"
+    )
     parser.add_argument("--rss-every", type=int, default=10_000, help="backfill: RSS sample step")
     args = parser.parse_args()
     if args.backfill:

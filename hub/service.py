@@ -5,7 +5,10 @@ cluster: ``HUB_DATABASE_URL`` (default SQLite under ./var), ``HUB_BROKER_URL`` (
 embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOST`` /
 ``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper);
 ``HUB_LEASE_SECONDS`` (how long a delivery job is held, default 120) and ``HUB_REDELIVER_AFTER``
-(when an unfinished published job is offered again, default 30) bound recovery after a crash.
+(when an unfinished published job is offered again, default 30) bound recovery after a crash;
+``HUB_ROUTE_WORKERS`` / ``HUB_DELIVER_WORKERS`` (consumer threads per process, default 2 / 8),
+``HUB_RELAY_INTERVAL`` (seconds between outbox relay passes, default 0.5) and
+``HUB_RETRY_ROUND_WAIT`` (first wait between durable delivery retry rounds, default 60 s).
 """
 
 from __future__ import annotations
@@ -39,7 +42,17 @@ from hub.routing import LoadedRouting, default_routing_path, load_routing
 
 
 def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+    value = float(os.environ.get(name, default))
+    if not value > 0:
+        raise ValueError(f"{name}={value!r}: 须为正数 (must be a positive number of seconds)")
+    return value
+
+
+def _count(name: str, default: int) -> int:
+    value = int(os.environ.get(name, default))
+    if value < 1:
+        raise ValueError(f"{name}={value!r}: 须至少为 1 (must be at least 1)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,18 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("HUB_PAPER_SPOOL", "var/paper"))
     )
     retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(lease_seconds=_seconds("HUB_LEASE_SECONDS", 120.0))
+        default_factory=lambda: RetryPolicy(
+            lease_seconds=_seconds("HUB_LEASE_SECONDS", 120.0),
+            round_wait_initial=_seconds("HUB_RETRY_ROUND_WAIT", 60.0),
+        )
     )
     runtime: RuntimeConfig = field(
-        default_factory=lambda: RuntimeConfig(redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0))
+        default_factory=lambda: RuntimeConfig(
+            redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0),
+            relay_interval=_seconds("HUB_RELAY_INTERVAL", 0.5),
+            route_workers=_count("HUB_ROUTE_WORKERS", 2),
+            deliver_workers=_count("HUB_DELIVER_WORKERS", 8),
+        )
     )
     blob_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("HUB_BLOB_DIR", "var/blobs"))

@@ -22,8 +22,12 @@ from hub.errors import ConfigError, ConfigProblem
 
 TlsMode = Literal["plain", "starttls", "tls"]
 _SCHEMES: dict[str, tuple[str, TlsMode]] = {
-    "smtp": ("smtp", "plain"), "smtp+starttls": ("smtp", "starttls"), "smtps": ("smtp", "tls"),
-    "imap": ("imap", "plain"), "imap+starttls": ("imap", "starttls"), "imaps": ("imap", "tls"),
+    "smtp": ("smtp", "plain"),
+    "smtp+starttls": ("smtp", "starttls"),
+    "smtps": ("smtp", "tls"),
+    "imap": ("imap", "plain"),
+    "imap+starttls": ("imap", "starttls"),
+    "imaps": ("imap", "tls"),
 }
 
 
@@ -82,14 +86,25 @@ def server_from_url(url: str, kind: str, cafile: str | None = None) -> ServerCon
     parts = urlsplit(url)
     scheme = _SCHEMES.get(parts.scheme)
     if scheme is None or scheme[0] != kind or not parts.hostname:
-        raise ConfigError([ConfigProblem(
-            f"HUB_{kind.upper()}_URL", 0, f"邮件服务器地址无效：{parts.scheme}://…",
-            f"bad {kind} URL scheme or host (use {kind}://, {kind}+starttls:// or {kind}s://)")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    f"HUB_{kind.upper()}_URL",
+                    0,
+                    f"邮件服务器地址无效：{parts.scheme}://…",
+                    f"bad {kind} URL scheme or host (use {kind}://, {kind}+starttls:// or {kind}s://)",
+                )
+            ]
+        )
     query = parse_qs(parts.query)
-    default_port = {"smtp": {"plain": 25, "starttls": 587, "tls": 465},
-                    "imap": {"plain": 143, "starttls": 143, "tls": 993}}[kind][scheme[1]]
+    default_port = {
+        "smtp": {"plain": 25, "starttls": 587, "tls": 465},
+        "imap": {"plain": 143, "starttls": 143, "tls": 993},
+    }[kind][scheme[1]]
     return ServerConfig(
-        host=parts.hostname, port=parts.port or default_port, tls=scheme[1],
+        host=parts.hostname,
+        port=parts.port or default_port,
+        tls=scheme[1],
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         cafile=Path(query["cafile"][0]) if "cafile" in query else _path(cafile),

@@ -8,6 +8,10 @@ republish) and dedupes through the ledger (the outbox row is leased, then comple
 ``Handler`` is called as ``handler(queue, body)``: returning acks the message; raising logs
 ``bus.handler_failed`` and requeues it (nack with requeue), so it is delivered again. A handler
 that can never succeed must settle the outbox row itself and return, or it loops.
+
+``BatchHandler`` (``consume_batches``) is called with the messages that have arrived, up to
+``max_batch`` at a time, oldest first: returning acks all of them, raising requeues all of them.
+It never waits for a batch to fill: a lone message is handed over at once.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from hub.bus.errors import BusUnavailable
 
 Body = dict[str, Any]
 Handler = Callable[[str, Body], None]
+BatchHandler = Callable[[list[tuple[str, Body]]], None]
 
-__all__ = ["Body", "Bus", "BusUnavailable", "Handler"]
+__all__ = ["BatchHandler", "Body", "Bus", "BusUnavailable", "Handler"]
 
 
 @runtime_checkable
@@ -56,6 +61,18 @@ class Bus(Protocol):
         jitter when the connection is lost. Several ``consume`` calls, from several threads or
         processes, compete for the messages of a shared queue.
         """
+
+    def consume_batches(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 32,
+        idle_timeout: float = 0.5,
+    ) -> None:
+        """Like ``consume``, but hands ``handler`` every message already arrived, up to
+        ``max_batch`` at once; the prefetch is ``2 * max_batch``."""
 
     def depth(self, queue: str) -> int | None:
         """Messages ready in ``queue`` (not those being handled); None if it cannot tell."""

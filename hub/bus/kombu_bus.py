@@ -53,7 +53,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from hub.bus.base import Body, Handler
+from hub.bus.base import BatchHandler, Body, Handler
 from hub.bus.errors import BusConfigError, BusMessageError, BusUnavailable
 
 _log = structlog.get_logger(__name__)
@@ -70,6 +70,7 @@ PERSISTENT = 2
 _DEFAULT_EXCHANGE = Exchange("")
 # kombu's memory transport creates queues with a check-then-set on a class-level dict.
 _DECLARE_LOCK = threading.Lock()
+_CallbackFor = Callable[[str], Callable[[Any, Any], None]]  # queue name -> message callback
 _TRANSPORT_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "memory": {"polling_interval": 0.01},
     "redis": {"socket_timeout": 10.0, "socket_connect_timeout": 5.0},
@@ -232,7 +233,9 @@ class KombuBus:
     ) -> None:
         names = list(queues)
         while not stop.is_set() and not self._closed:
-            connection = self._open_session(names, handler, prefetch, stop)
+            connection = self._open_session(
+                names, lambda name: _on_message(name, handler), prefetch, stop
+            )
             if connection is None:
                 return
             try:
@@ -250,8 +253,65 @@ class KombuBus:
             finally:
                 _close_quietly(connection)
 
+    def consume_batches(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 32,
+        idle_timeout: float = 0.5,
+    ) -> None:
+        names = list(queues)
+        arrived: list[tuple[str, Body, Any]] = []
+        while not stop.is_set() and not self._closed:
+            arrived.clear()  # unacked messages of a lost connection come back from the broker
+            connection = self._open_session(
+                names, lambda name: _collect(name, arrived), 2 * max_batch, stop
+            )
+            if connection is None:
+                return
+            try:
+                while not stop.is_set() and not self._closed:
+                    self._gather(connection, arrived, max_batch, idle_timeout)
+                    while arrived:
+                        batch = arrived[:max_batch]
+                        del arrived[:max_batch]
+                        _run_batch(batch, handler, names)
+            except self.recoverable_errors as exc:
+                _log.warning(
+                    "bus.reconnect",
+                    role="consumer",
+                    phase="serving",
+                    broker=self.broker,
+                    queues=names,
+                    error=_describe(exc),
+                )
+                stop.wait(self._options.backoff_initial)
+            finally:
+                _close_quietly(connection)
+
+    def _gather(
+        self, connection: Any, arrived: list[Any], max_batch: int, idle_timeout: float
+    ) -> None:
+        """Wait up to ``idle_timeout`` for a message, then take what else is already there."""
+        try:
+            connection.drain_events(timeout=idle_timeout)
+        except TimeoutError:
+            connection.heartbeat_check()
+            return
+        while len(arrived) < max_batch:
+            try:  # not 0: the Redis transport raises at once for 0, fetching nothing
+                connection.drain_events(timeout=0.001)
+            except TimeoutError:
+                return
+
     def _open_session(
-        self, names: list[str], handler: Handler, prefetch: int, stop: threading.Event
+        self,
+        names: list[str],
+        callbacks: _CallbackFor,
+        prefetch: int,
+        stop: threading.Event,
     ) -> Any:
         retrying = Retrying(
             retry=retry_if_exception_type(self.recoverable_errors),
@@ -261,17 +321,18 @@ class KombuBus:
             before_sleep=lambda state: _log_consumer_retry(state, self.broker, names),
             retry_error_callback=lambda _state: None,
         )
-        return retrying(self._connect_consumers, names, handler, prefetch)
+        return retrying(self._connect_consumers, names, callbacks, prefetch)
 
-    def _connect_consumers(self, names: list[str], handler: Handler, prefetch: int) -> Any:
-        """A new connection consuming ``names`` (its channel keeps the consumers alive)."""
+    def _connect_consumers(self, names: list[str], callbacks: _CallbackFor, prefetch: int) -> Any:
+        """A new connection consuming ``names`` (its channel keeps the consumers alive);
+        ``callbacks(name)`` is the message callback of queue ``name``."""
         connection = self._conn.clone()
         try:
             connection.ensure_connection(max_retries=0)
             channel = connection.channel()
             with _DECLARE_LOCK:
                 for name in names:
-                    _consume(channel, name, handler, prefetch)
+                    _consume(channel, name, callbacks(name), prefetch)
         except BaseException:
             _close_quietly(connection)
             raise
@@ -324,11 +385,11 @@ def _publish(producer: Any, queue: str, body: Body) -> None:
         raise BusMessageError(f"a bus message body must be JSON: {exc}") from exc
 
 
-def _consume(channel: Any, name: str, handler: Handler, prefetch: int) -> None:
+def _consume(channel: Any, name: str, callback: Callable[[Any, Any], None], prefetch: int) -> None:
     consumer = Consumer(
         channel,
         queues=[_queue(name)],
-        callbacks=[_on_message(name, handler)],
+        callbacks=[callback],
         accept=["json"],
         prefetch_count=prefetch,
         on_decode_error=_on_decode_error(name),
@@ -351,6 +412,29 @@ def _on_message(queue: str, handler: Handler) -> Callable[[Any, Any], None]:
             message.ack()
 
     return on_message
+
+
+def _collect(queue: str, arrived: list[Any]) -> Callable[[Any, Any], None]:
+    def on_message(body: Any, message: Any) -> None:
+        if not isinstance(body, dict):
+            _log.error("bus.message_rejected", queue=queue, reason="body is not a JSON object")
+            message.reject()
+            return
+        arrived.append((queue, body, message))
+
+    return on_message
+
+
+def _run_batch(batch: list[tuple[str, Body, Any]], handler: BatchHandler, names: list[str]) -> None:
+    try:
+        handler([(queue, body) for queue, body, _message in batch])
+    except Exception as exc:
+        _log.warning("bus.handler_failed", queues=names, error=repr(exc), exc_info=True)
+        for _queue_name, _body, message in batch:
+            message.requeue()
+    else:
+        for _queue_name, _body, message in batch:
+            message.ack()
 
 
 def _on_decode_error(queue: str) -> Callable[[Any, Exception], None]:

@@ -61,12 +61,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 from tenacity.wait import wait_base
 
 from hub.bus import topology
-from hub.bus.base import Body, Handler
+from hub.bus.base import BatchHandler, Body, Handler
 from hub.bus.errors import BusConfigError, BusError, BusMessageError, BusUnavailable
 from hub.bus.pika_publisher import Encoded, Publisher, PublisherSettings, PublishInterrupted
 
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
+_CallbackFor = Callable[[str], Callable[[Any, Any, Any, bytes], None]]  # queue -> callback
 
 #: Errors after which a new connection may succeed, unless ``is_config_error`` says otherwise.
 RECOVERABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -234,7 +235,9 @@ class PikaBus:
     ) -> None:
         names = list(queues)
         while not (stop.is_set() or self._closed):
-            channel = self._connect_consumer(names, handler, prefetch, stop)
+            channel = self._connect_consumer(
+                names, lambda name: _on_message(name, handler), prefetch, stop
+            )
             if channel is None:
                 return
             try:
@@ -247,14 +250,65 @@ class PikaBus:
             finally:
                 _close_quietly(channel.connection)
 
+    def consume_batches(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 32,
+        idle_timeout: float = 0.5,
+    ) -> None:
+        names = list(queues)
+        arrived: list[_Arrived] = []
+        while not (stop.is_set() or self._closed):
+            arrived.clear()  # unacked deliveries of a lost channel come back from the broker
+            channel = self._connect_consumer(
+                names, lambda name: _collect(name, arrived), 2 * max_batch, stop
+            )
+            if channel is None:
+                return
+            try:
+                self._serve_batches(channel, names, arrived, handler, stop, max_batch, idle_timeout)
+            except RECOVERABLE_ERRORS as exc:
+                if is_config_error(exc):
+                    raise translate(exc, broker=self.broker) from exc
+                self._log_reconnect(names, exc, phase="serving")
+                stop.wait(self._options.backoff_initial)
+            finally:
+                _close_quietly(channel.connection)
+
     def _serve(self, channel: Any, consumers: int, stop: threading.Event, idle: float) -> None:
         while not (stop.is_set() or self._closed):
             channel.connection.process_data_events(time_limit=idle)
-            if len(channel.consumer_tags) < consumers:  # the broker cancelled one: queue deleted
-                raise pika_exceptions.ConsumerCancelled("the broker cancelled a consumer")
+            _check_consumers(channel, consumers)
+
+    def _serve_batches(
+        self,
+        channel: Any,
+        names: list[str],
+        arrived: list[_Arrived],
+        handler: BatchHandler,
+        stop: threading.Event,
+        max_batch: int,
+        idle: float,
+    ) -> None:
+        connection = channel.connection
+        while not (stop.is_set() or self._closed):
+            connection.process_data_events(time_limit=idle)  # returns once something arrived
+            while arrived and len(arrived) < max_batch:
+                before = len(arrived)
+                connection.process_data_events(time_limit=0)
+                if len(arrived) == before:
+                    break
+            while arrived:
+                batch = arrived[:max_batch]
+                del arrived[:max_batch]
+                _settle_batch(channel, batch, handler, names)
+            _check_consumers(channel, len(names))
 
     def _connect_consumer(
-        self, names: list[str], handler: Handler, prefetch: int, stop: threading.Event
+        self, names: list[str], callbacks: _CallbackFor, prefetch: int, stop: threading.Event
     ) -> Any:
         """A channel consuming ``names``, or None once ``stop`` is set; raises config errors."""
         retrying = Retrying(
@@ -266,11 +320,11 @@ class PikaBus:
             retry_error_callback=lambda _state: None,
         )
         try:
-            return retrying(self._open_consumer, names, handler, prefetch)
+            return retrying(self._open_consumer, names, callbacks, prefetch)
         except RECOVERABLE_ERRORS as exc:  # not transient: a configuration error
             raise translate(exc, broker=self.broker) from exc
 
-    def _open_consumer(self, names: list[str], handler: Handler, prefetch: int) -> Any:
+    def _open_consumer(self, names: list[str], callbacks: _CallbackFor, prefetch: int) -> Any:
         connection = pika.BlockingConnection(self._parameters)
         try:
             channel = connection.channel()
@@ -278,7 +332,7 @@ class PikaBus:
                 channel.queue_declare(name, durable=True, arguments=self.queue_arguments(name))
             channel.basic_qos(prefetch_count=prefetch)
             for name in names:
-                channel.basic_consume(name, _on_message(name, handler))
+                channel.basic_consume(name, callbacks(name))
         except BaseException:
             _close_quietly(connection)
             raise
@@ -375,6 +429,47 @@ def _on_message(queue: str, handler: Handler) -> Callable[[Any, Any, Any, bytes]
             channel.basic_ack(method.delivery_tag)
 
     return on_message
+
+
+@dataclass(frozen=True)
+class _Arrived:
+    queue: str
+    body: Body
+    delivery_tag: int
+
+
+def _collect(queue: str, arrived: list[_Arrived]) -> Callable[[Any, Any, Any, bytes], None]:
+    def on_message(channel: Any, method: Any, properties: Any, raw: bytes) -> None:
+        body = _decode(raw)
+        if body is None:
+            _log.error("bus.message_rejected", queue=queue, reason="body is not a JSON object")
+            channel.basic_reject(method.delivery_tag, requeue=False)  # to the dead-letter queue
+            return
+        arrived.append(_Arrived(queue, body, method.delivery_tag))
+
+    return on_message
+
+
+def _settle_batch(
+    channel: Any, batch: list[_Arrived], handler: BatchHandler, names: list[str]
+) -> None:
+    """Run ``handler`` on ``batch``; ack (or requeue) the batch with one ``multiple`` frame:
+    every earlier delivery on this channel is settled already, in order."""
+    last = max(item.delivery_tag for item in batch)
+    try:
+        handler([(item.queue, item.body) for item in batch])
+    except Exception as exc:
+        _log.warning(
+            "bus.handler_failed", queues=names, batch=len(batch), error=repr(exc), exc_info=True
+        )
+        channel.basic_nack(last, multiple=True, requeue=True)
+    else:
+        channel.basic_ack(last, multiple=True)
+
+
+def _check_consumers(channel: Any, consumers: int) -> None:
+    if len(channel.consumer_tags) < consumers:  # the broker cancelled one: queue deleted
+        raise pika_exceptions.ConsumerCancelled("the broker cancelled a consumer")
 
 
 def _backoff(initial: float, most: float) -> wait_base:

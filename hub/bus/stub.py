@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from hub.bus.base import Body, Handler
+from hub.bus.base import BatchHandler, Body, Handler
 from hub.bus.errors import BusMessageError, BusUnavailable
 
 _log = structlog.get_logger(__name__)
@@ -69,6 +69,50 @@ class StubBus:
                 start = (start + 1) % len(names)
             else:
                 self._wait_for_publish(seen, idle_timeout)
+
+    def consume_batches(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 32,
+        idle_timeout: float = 0.5,
+    ) -> None:
+        names = list(queues)
+        self.declare(names)
+        while not stop.is_set() and not self._closed:
+            seen = self._seq
+            batch = self._take(names, max_batch)
+            if not batch:
+                self._wait_for_publish(seen, idle_timeout)
+                continue
+            try:
+                handler([(name, json.loads(data)) for name, data in batch])
+            except Exception as exc:
+                _log.warning("bus.handler_failed", queues=names, error=repr(exc), exc_info=True)
+                for name, data in batch:
+                    self._queue(name).put(data)
+                self._wake()
+            finally:
+                for name, _data in batch:
+                    self._queue(name).task_done()
+
+    def _take(self, names: list[str], most: int) -> list[tuple[str, str]]:
+        """Up to ``most`` waiting messages, taking from the queues in turn."""
+        batch: list[tuple[str, str]] = []
+        while len(batch) < most:
+            before = len(batch)
+            for name in names:
+                try:
+                    batch.append((name, self._queue(name).get_nowait()))
+                except queue_mod.Empty:
+                    continue
+                if len(batch) == most:
+                    break
+            if len(batch) == before:
+                break
+        return batch
 
     def depth(self, queue: str) -> int | None:
         return self._queue(queue).qsize()

@@ -208,6 +208,7 @@ def cancel_timers(
             TimerRow.cancelled_at.is_(None),
         )
         .values(cancelled_at=now)
+        .execution_options(synchronize_session=False)  # loaded timers: only fired_at is written
     )
 
 

@@ -12,8 +12,9 @@ Classified (涉密) content is refused on any online channel here too, whatever 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,51 @@ class Dispatcher:
         with self.db.transaction() as session:
             return self._settle(session, job, note, outcome)
 
+    def handle_batch(self, items: Sequence[tuple[int, dict[str, Any]]]) -> list[OutboxRow]:
+        """Process several deliver jobs: lease them in one transaction, send them concurrently,
+        settle them in one transaction (each in its own if that fails: nothing is sent twice
+        because a settle failed). Returns follow-up jobs to publish."""
+        if len(items) == 1:
+            return self.handle(items[0][0], dict(items[0][1]))
+        jobs = sorted(_parse_all(items), key=_by_row)  # rows locked in one order: no deadlock
+        with self.db.transaction() as session:
+            now = self.clock.now()
+            work: list[tuple[_Job, OutboundNote]] = []
+            for job in jobs:
+                if not lease(session, job.outbox_id, now=now, seconds=self.retry.lease_seconds):
+                    continue
+                note = self._note(session, job)
+                if note is None:
+                    complete(session, job.outbox_id, now=now)
+                else:
+                    work.append((job, note))
+        if not work:
+            return []
+        outcomes = self.runner.run(self._send_all(work))
+        settled = list(zip(work, outcomes, strict=True))
+        try:
+            with self.db.transaction() as session:
+                return [
+                    row
+                    for (job, note), outcome in settled
+                    for row in self._settle(session, job, note, outcome)
+                ]
+        except Exception:  # noqa: BLE001 - settle one by one; the sends are not repeated
+            log.warning("delivery.batch_settle_failed", jobs=len(settled), exc_info=True)
+        follow: list[OutboxRow] = []
+        for (job, note), outcome in settled:
+            try:
+                with self.db.transaction() as session:
+                    follow.extend(self._settle(session, job, note, outcome))
+            except Exception:  # noqa: BLE001 - the lease runs out; the relay offers it again
+                log.exception(
+                    "delivery.settle_failed", delivery_id=job.delivery_id, outbox_id=job.outbox_id
+                )
+        return follow
+
+    async def _send_all(self, work: list[tuple[_Job, OutboundNote]]) -> list[_Outcome]:
+        return list(await asyncio.gather(*(self._send_async(job, note) for job, note in work)))
+
     def bounced(self, delivery_id: str, channel: Channel, reason: str) -> list[OutboxRow]:
         """A channel reported, after accepting it, that the push never arrived (a bounce/DSN):
         the delivery goes back to pending and on to the route's next channel."""
@@ -163,6 +209,9 @@ class Dispatcher:
         return instant.astimezone(self.router.calendar.tz) if instant else None
 
     def _send(self, job: _Job, note: OutboundNote) -> _Outcome:
+        return self.runner.run(self._send_async(job, note))
+
+    async def _send_async(self, job: _Job, note: OutboundNote) -> _Outcome:
         outcome = _Outcome()
         if note.message.classification.is_classified and job.channel.is_online:
             log.error(
@@ -183,7 +232,7 @@ class Dispatcher:
             )
             return outcome
         try:
-            outcome.receipt = self.runner.run(self._tries(adapter, note, outcome))
+            outcome.receipt = await self._tries(adapter, note, outcome)
         except DeliveryError as exc:
             outcome.error = exc
         return outcome
@@ -398,6 +447,20 @@ def _parse(outbox_id: int, payload: dict[str, Any]) -> _Job:
         summary_zh=str(payload.get("summary_zh", "")),
         round=int(payload.get("round", 0)),
     )
+
+
+def _parse_all(items: Sequence[tuple[int, dict[str, Any]]]) -> list[_Job]:
+    jobs = []
+    for outbox_id, payload in items:
+        try:
+            jobs.append(_parse(outbox_id, dict(payload)))
+        except (KeyError, ValueError, TypeError) as exc:  # not a job this hub wrote: drop it
+            log.error("delivery.bad_job", outbox_id=outbox_id, error=repr(exc))
+    return jobs
+
+
+def _by_row(job: _Job) -> tuple[str, int]:
+    return job.delivery_id, job.outbox_id
 
 
 def _payload(job: _Job) -> dict[str, Any]:

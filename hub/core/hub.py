@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -30,7 +30,7 @@ from hub.core.recompute import recompute_provisional
 from hub.core.routing_stage import route_job
 from hub.errors import ActionError, FieldProblem, NotFoundError
 from hub.ledger.db import Database
-from hub.ledger.events import append_event
+from hub.ledger.events import append_event, seal_events
 from hub.ledger.outbox import due_rows, mark_published
 from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
 from hub.message import CanonicalMessage, Channel
@@ -241,8 +241,43 @@ class Hub:
             )
         self.publish(jobs)
 
+    def handle_route_batch(self, jobs: Sequence[tuple[int | None, str]]) -> None:
+        """Route several messages in one transaction (one commit, one publish); when that
+        transaction fails, each message is routed in its own, so one bad job spoils nothing."""
+        if len(jobs) > 1:
+            try:
+                with self.db.transaction() as session:
+                    now = self.clock.now()
+                    created = [
+                        job
+                        for outbox_id, message_id in sorted(jobs, key=lambda j: (j[0] or 0, j[1]))
+                        for job in route_job(
+                            session,
+                            self.router,
+                            outbox_id=outbox_id,
+                            message_id=message_id,
+                            now=now,
+                        )
+                    ]
+            except Exception:  # noqa: BLE001 - retried one by one below
+                log.warning("route.batch_failed", jobs=len(jobs), exc_info=True)
+            else:
+                self.publish(created)
+                return
+        for outbox_id, message_id in jobs:
+            try:
+                self.handle_route(outbox_id, message_id)
+            except Exception:  # noqa: BLE001 - the outbox keeps the job; the relay offers it again
+                log.exception(
+                    "worker.failed", stage="route", outbox_id=outbox_id, message_id=message_id
+                )
+
     def handle_delivery(self, outbox_id: int, payload: dict[str, Any]) -> None:
         self.publish(self.dispatcher.handle(outbox_id, dict(payload)))
+
+    def handle_delivery_batch(self, jobs: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Send several deliver jobs concurrently, leased and settled in one transaction each."""
+        self.publish(self.dispatcher.handle_batch(jobs))
 
     def tick(self, *, limit: int = 200) -> int:
         """One deadline-engine step: fire due timers; returns how many jobs it created."""
@@ -250,6 +285,11 @@ class Hub:
             jobs = fire_due(session, self.router, now=self.clock.now(), limit=limit)
         self.publish(jobs)
         return len(jobs)
+
+    def seal(self, *, limit: int = 2000) -> int:
+        """One sealer pass: chain committed events; returns how many it sealed."""
+        with self.db.transaction() as session:
+            return seal_events(session, limit=limit)
 
     def recompute_provisional(self) -> int:
         """Recompute provisional deadlines the current calendar can now settle."""

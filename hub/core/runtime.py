@@ -24,11 +24,14 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class RuntimeConfig:
     relay_interval: float = 0.5
+    seal_interval: float = 0.2
     tick_interval: float = 1.0
     redeliver_after: float = 30.0
     recompute_interval: float = 3600.0
-    route_workers: int = 1
-    deliver_workers: int = 2
+    route_workers: int = 2
+    deliver_workers: int = 8
+    route_batch: int = 64
+    deliver_batch: int = 32
 
 
 class HubRuntime:
@@ -47,11 +50,14 @@ class HubRuntime:
         self.hub.bus.declare(ALL_QUEUES)
         deliver = [deliver_queue(c.value) for c in Channel]
         for i in range(self.config.route_workers):
-            self._consumer(f"route-{i}", [ROUTE], self._on_route)
+            self._batch_consumer(f"route-{i}", [ROUTE], self._on_routes, self.config.route_batch)
         for i in range(self.config.deliver_workers):
-            self._consumer(f"deliver-{i}", deliver, self._on_deliver)
+            self._batch_consumer(
+                f"deliver-{i}", deliver, self._on_deliveries, self.config.deliver_batch
+            )
         self._loop("relay", self.config.relay_interval, self._relay)
         self._loop("deadlines", self.config.tick_interval, self._tick)
+        self._loop("sealer", self.config.seal_interval, self.hub.seal)
         self._loop("recompute", self.config.recompute_interval, self.hub.recompute_provisional)
         log.info("hub.started", threads=len(self.threads))
 
@@ -59,18 +65,29 @@ class HubRuntime:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout)
+        try:
+            while self.hub.seal():  # leave the chain sealed up to the last event
+                pass
+        except Exception:  # noqa: BLE001 - the next start seals what is left
+            log.exception("worker.failed", worker="sealer")
         for bus in self.buses:
             bus.close()
         log.info("hub.stopped")
 
-    def _consumer(
-        self, name: str, queues: list[str], handler: Callable[[str, dict[str, Any]], None]
+    def _batch_consumer(
+        self,
+        name: str,
+        queues: list[str],
+        handler: Callable[[list[tuple[str, dict[str, Any]]]], None],
+        max_batch: int,
     ) -> None:
         bus = self.bus_factory()
         self.buses.append(bus)
 
         def run() -> None:
-            bus.consume(queues, _guarded(name, handler), stop=self.stop_event)
+            bus.consume_batches(
+                queues, _guarded_batch(name, handler), stop=self.stop_event, max_batch=max_batch
+            )
 
         self._thread(name, run)
 
@@ -92,11 +109,24 @@ class HubRuntime:
         thread.start()
         self.threads.append(thread)
 
-    def _on_route(self, _queue: str, body: dict[str, Any]) -> None:
-        self.hub.handle_route(body.get("outbox_id"), str(body["message_id"]))
+    def _on_routes(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        jobs = []
+        for queue, body in items:
+            outbox_id, message_id = body.get("outbox_id"), body.get("message_id")
+            if not isinstance(message_id, str) or not isinstance(outbox_id, int | None):
+                log.error("worker.bad_job", queue=queue, body=str(body)[:200])
+                continue
+            jobs.append((outbox_id, message_id))
+        self.hub.handle_route_batch(jobs)
 
-    def _on_deliver(self, _queue: str, body: dict[str, Any]) -> None:
-        self.hub.handle_delivery(int(body["outbox_id"]), body)
+    def _on_deliveries(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        jobs = []
+        for queue, body in items:
+            if not isinstance(body.get("outbox_id"), int):
+                log.error("worker.bad_job", queue=queue, body=str(body)[:200])
+                continue
+            jobs.append((int(body["outbox_id"]), body))
+        self.hub.handle_delivery_batch(jobs)
 
     def _relay(self) -> int:
         return self.hub.relay(redeliver_after=self.config.redeliver_after)
@@ -105,15 +135,18 @@ class HubRuntime:
         return self.hub.tick()
 
 
-def _guarded(
-    name: str, handler: Callable[[str, dict[str, Any]], None]
-) -> Callable[[str, dict[str, Any]], None]:
-    def run(queue: str, body: dict[str, Any]) -> None:
+def _guarded_batch(
+    name: str, handler: Callable[[list[tuple[str, dict[str, Any]]]], None]
+) -> Callable[[list[tuple[str, dict[str, Any]]]], None]:
+    def run(items: list[tuple[str, dict[str, Any]]]) -> None:
         try:
-            handler(queue, body)
-        except Exception:  # noqa: BLE001 - the outbox keeps the job; the relay offers it again
+            handler(items)
+        except Exception:  # noqa: BLE001 - the outbox keeps the jobs; the relay offers them again
             log.exception(
-                "worker.failed", worker=name, queue=queue, outbox_id=body.get("outbox_id")
+                "worker.failed",
+                worker=name,
+                jobs=len(items),
+                outbox_ids=[body.get("outbox_id") for _queue, body in items][:20],
             )
 
     return run

@@ -2,7 +2,8 @@
 
 A producer ``enqueue``s in its own transaction; after commit the row is published on the bus
 (fast path) or by the relay (any row not published yet, or published and not completed before
-its lease ran out). A consumer ``lease``s the row before working and ``complete``s it in the
+its lease ran out). The UPDATEs here do not refresh row objects loaded in the session (``synchronize_session``
+off: no caller reads them afterwards). A consumer ``lease``s the row before working and ``complete``s it in the
 transaction that records its effects: a second copy of the same bus message then finds the row
 done or leased and does nothing. Delays are rows with ``available_at`` in the future.
 """
@@ -27,7 +28,8 @@ def enqueue(
     available_at: dt.datetime | None = None,
     published: bool = False,
 ) -> OutboxRow:
-    """Add work for ``queue``; the row id is known after this call (flushed).
+    """Add work for ``queue``; the row gets its id when the session flushes (at the latest at
+    commit), so a batch of jobs goes to the database as one statement.
 
     ``published=True`` says the caller publishes it right after commit (the fast path); if the
     process dies first, the relay republishes it once ``redeliver_after`` has passed.
@@ -41,7 +43,6 @@ def enqueue(
         published_at=now if published and available_at is None else None,
     )
     session.add(row)
-    session.flush()
     return row
 
 
@@ -55,6 +56,7 @@ def lease(session: Session, outbox_id: int, *, now: dt.datetime, seconds: float)
             or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
         )
         .values(lease_until=now + dt.timedelta(seconds=seconds), attempts=OutboxRow.attempts + 1)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -65,6 +67,7 @@ def complete(session: Session, outbox_id: int, *, now: dt.datetime) -> bool:
         update(OutboxRow)
         .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
         .values(done_at=now)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -75,6 +78,7 @@ def release(session: Session, outbox_id: int, *, available_at: dt.datetime) -> N
         update(OutboxRow)
         .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
         .values(available_at=available_at, lease_until=None, published_at=None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -105,4 +109,9 @@ def due_rows(
 
 def mark_published(session: Session, ids: list[int], *, now: dt.datetime) -> None:
     if ids:
-        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(published_at=now))
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids))
+            .values(published_at=now)
+            .execution_options(synchronize_session=False)
+        )

@@ -48,6 +48,17 @@ class HandoffBus:
     ) -> None:
         raise NotImplementedError("HandoffBus only hands jobs over; it never consumes")
 
+    def consume_batches(
+        self,
+        queues: Sequence[str],
+        handler: Any,
+        *,
+        stop: threading.Event,
+        max_batch: int = 32,
+        idle_timeout: float = 0.5,
+    ) -> None:
+        raise NotImplementedError("HandoffBus only hands jobs over; it never consumes")
+
     def depth(self, queue: str) -> int | None:
         return None
 

@@ -23,8 +23,9 @@ def test_check_accepts_a_valid_file() -> None:
 
 
 def test_check_lists_every_error_and_exits_1() -> None:
-    result = runner.invoke(app, ["routing", "check", str(BAD / "undefined_department.yaml"),
-                                 "--json"])
+    result = runner.invoke(
+        app, ["routing", "check", str(BAD / "undefined_department.yaml"), "--json"]
+    )
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["ok"] is False
@@ -46,8 +47,20 @@ def test_check_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_test_prints_each_recipient_with_deadlines_as_json() -> None:
-    result = runner.invoke(app, ["routing", "test", "-c", str(MINIMAL), "-m", str(SAMPLE),
-                                 "--at", "2026-09-30T16:00", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "routing",
+            "test",
+            "-c",
+            str(MINIMAL),
+            "-m",
+            str(SAMPLE),
+            "--at",
+            "2026-09-30T16:00",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     (recipient,) = payload["recipients"]
@@ -59,8 +72,9 @@ def test_test_prints_each_recipient_with_deadlines_as_json() -> None:
 
 
 def test_test_for_people_shows_chinese_labels() -> None:
-    result = runner.invoke(app, ["routing", "test", "-c", str(MINIMAL), "-m", str(SAMPLE),
-                                 "--at", "2026-09-30T16:00"])
+    result = runner.invoke(
+        app, ["routing", "test", "-c", str(MINIMAL), "-m", str(SAMPLE), "--at", "2026-09-30T16:00"]
+    )
     assert result.exit_code == 0, result.output
     assert "超时自动认领" in result.output and "2026-10-08 24:00" in result.output
 
@@ -70,8 +84,7 @@ def test_test_of_an_invalid_message_exits_1_naming_the_field(tmp_path: Path) -> 
     bad["body"]["party"]["uscc"] = "91371525MA3N2C8Q0X"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
-    result = runner.invoke(app, ["routing", "test", "-c", str(MINIMAL), "-m", str(path),
-                                 "--json"])
+    result = runner.invoke(app, ["routing", "test", "-c", str(MINIMAL), "-m", str(path), "--json"])
     assert result.exit_code == 1
     assert "body.party.uscc" in json.loads(result.stdout)["error"]
 

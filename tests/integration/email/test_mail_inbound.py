@@ -232,8 +232,9 @@ async def test_reply_from_an_outsider_is_quarantined_not_claimed(inbound: Inboun
         assert row.channel == "email" and row.reason_en.startswith("From: spoofed:")
         assert OUTSIDER in row.reason_zh and b"\r\n" in row.raw
     # in a thread: blocking here would stall the watcher, which runs on this event loop
-    got = await asyncio.to_thread(wait_for_mail, HUB, PASSWORD, lambda m: m["From"] == OUTSIDER,
-                                  folder="Quarantine")
+    got = await asyncio.to_thread(
+        wait_for_mail, HUB, PASSWORD, lambda m: m["From"] == OUTSIDER, folder="Quarantine"
+    )
     assert str(got["Subject"]).endswith(subject_tag(delivery_id, SECRET))
     assert folder("Processed") == []
 

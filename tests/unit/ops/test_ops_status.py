@@ -103,8 +103,9 @@ def test_queue_backlog_age_delays_and_leases(sqlite_rig: Rig) -> None:
         delayed = now + dt.timedelta(minutes=5)
         enqueue(s, "hub.route", {"n": 3}, now=now - dt.timedelta(days=1), available_at=delayed)
         done = enqueue(s, "hub.route", {"n": 4}, now=now - dt.timedelta(days=3))
-        complete(s, done.id, now=now)
         held = enqueue(s, "hub.deliver.platform", {"n": 5}, now=now - dt.timedelta(seconds=3))
+        s.flush()  # the rows get their ids
+        complete(s, done.id, now=now)
         lease(s, held.id, now=now, seconds=60)
     with sqlite_rig.db.transaction() as s:
         queues = queue_status(s, now)
