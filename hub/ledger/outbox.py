@@ -2,10 +2,11 @@
 
 A producer ``enqueue``s in its own transaction; after commit the row is published on the bus
 (fast path) or by the relay (any row not published yet, or published and not completed before
-its lease ran out). The UPDATEs here do not refresh row objects loaded in the session (``synchronize_session``
-off: no caller reads them afterwards). A consumer ``lease``s the row before working and ``complete``s it in the
+its lease ran out). A consumer ``lease``s the row before working and ``complete``s it in the
 transaction that records its effects: a second copy of the same bus message then finds the row
 done or leased and does nothing. Delays are rows with ``available_at`` in the future.
+The UPDATEs here leave row objects loaded in the session as they were (no caller reads them
+afterwards), which spares the ORM a synchronisation per statement.
 """
 
 from __future__ import annotations
