@@ -3,24 +3,26 @@
 push (HTTP POST /messages) → route → deliver (HTTP callback to a department sink on loopback) →
 claim (HTTP POST /deliveries/{id}/claim). In one run it measures, as medians of ``--runs``:
 
-* RabbitMQ (``PikaBus``) + PostgreSQL, one recipient per push, and fan-out 3 (the approval route
+* RabbitMQ (``PikaBus``) + PostgreSQL, one recipient per push, with one hub process and with
+  ``--processes`` (default 2) sharing the ledger and broker, and fan-out 3 (the approval route
   sends each push to three departments): pushes accepted/s, delivered/s, claimed/s and the
   push-sent → callback-received latency p50/p99;
 * the same on the embedded default (SQLite + ``memory://``);
 * the raw pika baseline (``bench/raw_pika.py``: quorum queue, persistent messages the size of
   the canonical message JSON, confirm window 100) and the ratio hub claimed/s ÷ raw msgs/s;
-* latency of a paced run at half the measured maximum rate (RabbitMQ + PostgreSQL, fan-out 1).
+* latency of a paced run at half the best measured rate (RabbitMQ + PostgreSQL, fan-out 1).
+``--quick`` runs only the RabbitMQ + PostgreSQL fan-out 1 and paced cases.
 
 ``--backfill N`` is a separate mode: N pushes as fast as possible on RabbitMQ + PostgreSQL, the
 time until all are delivered (no claims), and the hub process's memory every 10,000 deliveries.
 
-The hub runs in a child process (``build_service`` + uvicorn, as ``hub run`` does), so its GIL
+Each hub runs in a child process (``build_service`` + uvicorn, as ``hub run`` does), so its GIL
 is not shared with the load generator: 8 sender threads and 8 claimer threads (one
-``httpx.Client`` each) and the department sink run in this process. RSS is the child's
+``httpx.Client`` each, spread over the hubs' APIs) and the department sink run in this process. RSS is the child's
 ``VmRSS``/``VmHWM``. A throw-away PostgreSQL database and RabbitMQ vhost are created and removed.
 
-    .venv/bin/python bench/e2e.py --pushes 2000 --runs 3
-    .venv/bin/python bench/e2e.py --backfill 20000
+    .venv/bin/python bench/e2e.py --pushes 2000 --runs 3 [--processes 2] [--quick]
+    .venv/bin/python bench/e2e.py --backfill 100000 [--processes 2]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,20 @@ def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[Hu
                 proc.kill()
 
 
+@contextmanager
+def hub_processes(
+    database_url: str, broker_url: str, routing: str, n: int
+) -> Iterator[list[HubHandle]]:
+    """``n`` hub processes on one ledger and broker (the first one migrates the ledger)."""
+    with ExitStack() as stack:
+        hubs = [stack.enter_context(hub_process(database_url, broker_url, routing))]
+        hubs += [
+            stack.enter_context(hub_process(database_url, broker_url, routing))
+            for _ in range(n - 1)
+        ]
+        yield hubs
+
+
 @dataclass
 class HubHandle:
     url: str
@@ -189,22 +205,25 @@ class Sink:
 
 
 class Claimers:
-    def __init__(self, hub: HubHandle, sink: Sink) -> None:
-        self.hub, self.sink = hub, sink
+    def __init__(self, hubs: list[HubHandle], sink: Sink) -> None:
+        self.hubs, self.sink = hubs, sink
         self.claimed = self.failed = 0
         self.last = 0.0
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(THREADS)]
+        self.threads = [
+            threading.Thread(target=self._work, args=(hubs[k % len(hubs)],), daemon=True)
+            for k in range(THREADS)
+        ]
         for t in self.threads:
             t.start()
 
-    def _work(self) -> None:
-        with httpx.Client(base_url=self.hub.url, timeout=60) as client:
+    def _work(self, hub: HubHandle) -> None:
+        with httpx.Client(base_url=hub.url, timeout=60) as client:
             while (item := self.sink.to_claim.get()) is not None:
                 dept, delivery_id = item
                 r = client.post(
                     f"/deliveries/{delivery_id}/claim",
-                    headers={"Authorization": f"Bearer {self.hub.tokens[dept]}"},
+                    headers={"Authorization": f"Bearer {hub.tokens[dept]}"},
                 )
                 with self.lock:
                     if r.is_success:
@@ -234,8 +253,10 @@ def push_body(source_id: str) -> bytes:
 class Senders:
     """``THREADS`` threads push ``n`` messages, at most ``rate`` per second when given."""
 
-    def __init__(self, hub: HubHandle, prefix: str, n: int, rate: float | None = None) -> None:
-        self.hub, self.prefix, self.n, self.rate = hub, prefix, n, rate
+    def __init__(
+        self, hubs: list[HubHandle], prefix: str, n: int, rate: float | None = None
+    ) -> None:
+        self.hubs, self.prefix, self.n, self.rate = hubs, prefix, n, rate
         self.sent: dict[str, float] = {}
         self.accepted = self.failed = 0
         self.lock = threading.Lock()
@@ -243,7 +264,10 @@ class Senders:
         self.started = self.finished = 0.0
 
     def run(self) -> None:
-        threads = [threading.Thread(target=self._work, daemon=True) for _ in range(THREADS)]
+        threads = [
+            threading.Thread(target=self._work, args=(self.hubs[k % len(self.hubs)],), daemon=True)
+            for k in range(THREADS)
+        ]
         self.started = time.perf_counter()
         for t in threads:
             t.start()
@@ -251,12 +275,12 @@ class Senders:
             t.join()
         self.finished = time.perf_counter()
 
-    def _work(self) -> None:
+    def _work(self, hub: HubHandle) -> None:
         headers = {
-            "Authorization": f"Bearer {self.hub.tokens[SENDER]}",
+            "Authorization": f"Bearer {hub.tokens[SENDER]}",
             "Content-Type": "application/json",
         }
-        with httpx.Client(base_url=self.hub.url, timeout=60, headers=headers) as client:
+        with httpx.Client(base_url=hub.url, timeout=60, headers=headers) as client:
             while (i := next(self.next)) < self.n:
                 if self.rate:
                     delay = self.started + i / self.rate - time.perf_counter()
@@ -290,13 +314,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(
-    hub: HubHandle, sink: Sink, n: int, fanout: int, rate: float | None = None
+    hubs: list[HubHandle], sink: Sink, n: int, fanout: int, rate: float | None = None
 ) -> dict[str, float]:
     """One run: n pushes (fan-out deliveries each), all delivered and claimed."""
     sink.reset()
     prefix = f"b{secrets.token_hex(4)}"
-    claimers = Claimers(hub, sink)
-    senders = Senders(hub, prefix, n, rate)
+    claimers = Claimers(hubs, sink)
+    senders = Senders(hubs, prefix, n, rate)
     senders.run()
     expected = n * fanout
     timeout = 60 + expected / 20
@@ -319,19 +343,21 @@ def measure(
 
 
 def scenario(
-    database_url: str,
+    database_url: Any,
     broker_url: str,
     fanout: int,
     args: Any,
     sink: Sink,
     sink_url: str,
     rate: float | None = None,
+    processes: int = 1,
 ) -> dict[str, float]:
     runs = []
-    with hub_process(database_url(), broker_url, routing_text(sink_url, fanout)) as hub:
-        measure(hub, sink, max(50, args.pushes // 10), fanout)  # warm-up, not counted
+    url = database_url()
+    with hub_processes(url, broker_url, routing_text(sink_url, fanout), processes) as hubs:
+        measure(hubs, sink, max(50, args.pushes // 10), fanout)  # warm-up, not counted
         for _ in range(args.runs):
-            runs.append(measure(hub, sink, args.pushes, fanout, rate))
+            runs.append(measure(hubs, sink, args.pushes, fanout, rate))
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
@@ -401,14 +427,17 @@ def line(label: str, m: dict[str, float], unit: str = "") -> str:
 def main_benchmark(args: Any) -> None:
     sink = Sink()
     size = len(push_body("b0000000-0"))
+    n = args.processes
     with ServerThread(sink.app()) as endpoint, pg_database() as pg, rabbit_vhost() as amqp:
-        url = endpoint.url
-        results = {}
+        url, results = endpoint.url, {}
         results["rabbit1"] = scenario(lambda: pg, amqp, 1, args, sink, url)
+        if n > 1:
+            results["rabbitN"] = scenario(lambda: pg, amqp, 1, args, sink, url, processes=n)
+        best = max(results.values(), key=lambda m: m["claimed_per_s"])
         if not args.quick:
-            results["rabbit3"] = scenario(lambda: pg, amqp, 3, args, sink, url)
-        half = results["rabbit1"]["claimed_per_s"] / 2
-        results["paced"] = scenario(lambda: pg, amqp, 1, args, sink, url, rate=half)
+            results["rabbit3"] = scenario(lambda: pg, amqp, 3, args, sink, url, processes=n)
+        half = best["claimed_per_s"] / 2
+        results["paced"] = scenario(lambda: pg, amqp, 1, args, sink, url, rate=half, processes=n)
         if not args.quick:
             with tempfile.TemporaryDirectory() as tmp:
                 sqlite = iter(f"sqlite:///{tmp}/hub{i}.db" for i in itertools.count())
@@ -421,19 +450,25 @@ def main_benchmark(args: Any) -> None:
         raw = raw_baseline(amqp, args.raw_messages, args.runs)
     print(
         f"hub end to end, {args.pushes} pushes × {args.runs} runs (medians), message {size} B, "
-        f"{THREADS} sender + {THREADS} claimer threads, hub in a child process"
+        f"{THREADS} sender + {THREADS} claimer threads, hubs in child processes"
     )
     print(line("RabbitMQ + PostgreSQL, fan-out 1", results["rabbit1"]))
+    if n > 1:
+        print(line(f"  same, {n} hub processes", results["rabbitN"]))
     if not args.quick:
-        print(line("RabbitMQ + PostgreSQL, fan-out 3", results["rabbit3"], " (deliveries)"))
+        print(line(f"  fan-out 3, {n} process(es)", results["rabbit3"], " (deliveries)"))
+    print(line(f"  paced at {half:.0f}/s, {n} process(es)", results["paced"]))
+    if not args.quick:
         print(line("SQLite + memory://, fan-out 1", results["embedded1"]))
         print(line("SQLite + memory://, fan-out 3", results["embedded3"], " (deliveries)"))
-    print(line(f"RabbitMQ + PG paced at {half:.0f}/s", results["paced"]))
-    hub = results["rabbit1"]["claimed_per_s"]
     print(
         f"  raw pika (quorum, persistent {size} B, confirm window 100): {raw:,.0f} msgs/s end to "
-        f"end; ratio hub claimed/s ÷ raw = {hub / raw:.3f}"
+        f"end in the same run"
     )
+    for key, label in (("rabbit1", "1 process"), ("rabbitN", f"{n} processes")):
+        if key in results:
+            hub = results[key]["claimed_per_s"]
+            print(f"  ratio hub claimed/s ÷ raw, {label}: {hub:.1f} / {raw:,.0f} = {hub / raw:.4f}")
 
 
 def main_backfill(args: Any) -> None:
@@ -442,11 +477,15 @@ def main_backfill(args: Any) -> None:
         ServerThread(sink.app()) as endpoint,
         pg_database() as pg,
         rabbit_vhost() as amqp,
-        hub_process(pg, amqp, routing_text(endpoint.url, 1)) as hub,
+        hub_processes(pg, amqp, routing_text(endpoint.url, 1), args.processes) as hubs,
     ):
-        print(f"backfill {args.backfill} pushes, RabbitMQ + PostgreSQL, fan-out 1, no claims")
+        hub = hubs[0]
+        print(
+            f"backfill {args.backfill} pushes, RabbitMQ + PostgreSQL, fan-out 1, no claims, "
+            f"{len(hubs)} hub process(es); RSS of the first"
+        )
         print(f"  hub RSS at start: {hub.memory_kib()[0] / 1024:.0f} MiB")
-        senders = Senders(hub, f"bf{secrets.token_hex(4)}", args.backfill)
+        senders = Senders(hubs, f"bf{secrets.token_hex(4)}", args.backfill)
         pusher = threading.Thread(target=senders.run)
         pusher.start()
         for mark in range(args.rss_every, args.backfill + 1, args.rss_every):
@@ -471,6 +510,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--raw-messages", type=int, default=20000)
     parser.add_argument("--backfill", type=int, nargs="?", const=100_000, default=None)
+    parser.add_argument(
+        "--processes", type=int, default=2, help="hub processes sharing the ledger and broker"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="RabbitMQ + PostgreSQL fan-out 1 and paced only"
     )

@@ -6,7 +6,8 @@ embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOS
 ``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper);
 ``HUB_LEASE_SECONDS`` (how long a delivery job is held, default 120) and ``HUB_REDELIVER_AFTER``
 (when an unfinished published job is offered again, default 30) bound recovery after a crash;
-``HUB_ROUTE_WORKERS`` / ``HUB_DELIVER_WORKERS`` (consumer threads per process, default 2 / 8),
+``HUB_ROUTE_WORKERS`` / ``HUB_DELIVER_WORKERS`` (consumer threads per process, default 1 / 2;
+each handles batches, and deliveries of a batch are sent concurrently: scale with processes),
 ``HUB_RELAY_INTERVAL`` (seconds between outbox relay passes, default 0.5) and
 ``HUB_RETRY_ROUND_WAIT`` (first wait between durable delivery retry rounds, default 60 s).
 """
@@ -35,23 +36,36 @@ from hub.clock.now import Clock, SystemClock
 from hub.core.dispatch import RetryPolicy
 from hub.core.hub import Hub
 from hub.core.runtime import HubRuntime, RuntimeConfig
+from hub.errors import HubError
 from hub.ledger.db import Database, database_url
 from hub.ledger.migrate import upgrade
 from hub.message import Channel
 from hub.routing import LoadedRouting, default_routing_path, load_routing
 
 
+class SettingError(HubError, ValueError):
+    """An environment setting that cannot work; the message names it."""
+
+
 def _seconds(name: str, default: float) -> float:
-    value = float(os.environ.get(name, default))
+    raw = os.environ.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: 须为秒数 (must be a number of seconds)") from None
     if not value > 0:
-        raise ValueError(f"{name}={value!r}: 须为正数 (must be a positive number of seconds)")
+        raise SettingError(f"{name}={value!r}: 须为正数 (must be a positive number of seconds)")
     return value
 
 
 def _count(name: str, default: int) -> int:
-    value = int(os.environ.get(name, default))
+    raw = os.environ.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: 须为整数 (must be a whole number)") from None
     if value < 1:
-        raise ValueError(f"{name}={value!r}: 须至少为 1 (must be at least 1)")
+        raise SettingError(f"{name}={value!r}: 须至少为 1 (must be at least 1)")
     return value
 
 
@@ -75,8 +89,8 @@ class Settings:
         default_factory=lambda: RuntimeConfig(
             redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0),
             relay_interval=_seconds("HUB_RELAY_INTERVAL", 0.5),
-            route_workers=_count("HUB_ROUTE_WORKERS", 2),
-            deliver_workers=_count("HUB_DELIVER_WORKERS", 8),
+            route_workers=_count("HUB_ROUTE_WORKERS", 1),
+            deliver_workers=_count("HUB_DELIVER_WORKERS", 2),
         )
     )
     blob_dir: Path = field(

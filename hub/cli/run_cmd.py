@@ -42,7 +42,7 @@ def run(
             run_demo(speed=speed, serve_for=serve_for, port=port)
             return
         service = build_service(_settings(port))
-    except (ConfigError, HubError) as exc:
+    except (ConfigError, HubError) as exc:  # HubError includes a bad HUB_* setting
         err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
         raise typer.Exit(1) from exc
     serve(service, serve_for)

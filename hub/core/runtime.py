@@ -28,8 +28,8 @@ class RuntimeConfig:
     tick_interval: float = 1.0
     redeliver_after: float = 30.0
     recompute_interval: float = 3600.0
-    route_workers: int = 2
-    deliver_workers: int = 8
+    route_workers: int = 1  # each takes batches: more threads in one process cost more than they
+    deliver_workers: int = 2  # give (measured); run more processes instead
     route_batch: int = 64
     deliver_batch: int = 32
 

@@ -3,7 +3,8 @@ RabbitMQ vhost, a department endpoint counting callbacks, and a sender that re-s
 never saw acknowledged (same source id: the hub answers a duplicate with the same message id).
 
 Every process gets its own API port, ``HUB_LEASE_SECONDS=3`` and ``HUB_REDELIVER_AFTER=2`` (fast
-recovery of jobs held by a dead process) and logs to its own file under the test's tmp dir.
+recovery of jobs held by a dead process), ``HUB_RETRY_ROUND_WAIT=2`` (a failed round of tries
+comes back in 2 s, not 60) and logs to its own file under the test's tmp dir.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Cluster:
                 "HUB_BLOB_DIR": str(self.tmp / "blobs"),
                 "HUB_LEASE_SECONDS": "3",
                 "HUB_REDELIVER_AFTER": "2",
+                "HUB_RETRY_ROUND_WAIT": "2",
                 "HUB_LOG_LEVEL": "ERROR",
             }
             self.nodes.append(Node(i, env, self.tmp / f"hub-{i}.log"))
