@@ -19,7 +19,8 @@ time until all are delivered (no claims), and the hub process's memory every 10,
 Each hub runs in a child process (``build_service`` + uvicorn, as ``hub run`` does), so its GIL
 is not shared with the load generator: 8 sender threads and 8 claimer threads (one
 ``httpx.Client`` each, spread over the hubs' APIs) and the department sink run in this process.
-RSS is the child's ``VmRSS``/``VmHWM``. A throw-away PostgreSQL database and RabbitMQ vhost are created and removed.
+RSS is the child's ``VmRSS``/``VmHWM``. A throw-away PostgreSQL database and RabbitMQ vhost
+are created and removed.
 
     .venv/bin/python bench/e2e.py --pushes 2000 --runs 3 [--processes 2] [--quick]
     .venv/bin/python bench/e2e.py --backfill 100000 [--processes 2]
