@@ -292,6 +292,18 @@ def test_audit_verify(rig: Rig) -> None:
     assert run("audit", "verify", "--expect", "three").exit_code == 2
 
 
+def test_audit_verify_seals_what_no_running_hub_sealed(rig: Rig) -> None:
+    rig.push(approval(1))  # type: ignore[arg-type]  # sealed by the rig, like a running hub
+    rig.hub.accept(approval(2))  # type: ignore[arg-type]  # one more event, not sealed yet
+    with rig.db.read() as s:
+        unsealed = s.scalars(select(EventRow.seq).where(EventRow.chain_seq.is_(None))).all()
+    assert len(unsealed) == 1
+    payload = json.loads(run("audit", "verify", "--json").stdout)
+    assert (payload["ok"], payload["events"], payload["unsealed"]) == (True, 4, 0)
+    with rig.db.read() as s:
+        assert s.scalar(select(EventRow.chain_seq).where(EventRow.seq == unsealed[0])) == 4
+
+
 # -- hub token ----------------------------------------------------------------------------------
 def test_token_issue_authenticate_revoke(sqlite_rig: Rig) -> None:
     issued = run("token", "issue", "scjg", "--label", "平台对接")
