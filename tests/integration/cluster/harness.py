@@ -28,6 +28,11 @@ from sqlalchemy.engine import make_url
 from tests.support.servers import DepartmentEndpoint
 
 HUB = Path(sys.executable).with_name("hub")
+FAULT_TABLE_HEADER = (
+    f"{'fault':<34}{'pushes':>7}{'delivered':>10}{'lost':>6}{'dup effects':>12}"
+    f"{'raw repeats':>12}{'recovery s':>11}"
+)
+FAULT_TABLE: list[str] = []  # rows printed in the run's terminal summary (conftest.py)
 
 
 def free_port() -> int:

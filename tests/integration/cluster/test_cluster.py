@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cluster.harness import (
+    FAULT_TABLE,
+    FAULT_TABLE_HEADER,
     Cluster,
     Sender,
     delivered,
@@ -80,10 +82,12 @@ def _wait_delivered(s: Setup, expected: set[str], timeout: float) -> None:
 
 
 def _header() -> None:
-    print(
-        f"\n{'fault':<34}{'pushes':>7}{'delivered':>10}{'lost':>6}{'dup effects':>12}"
-        f"{'raw repeats':>12}{'recovery s':>11}"
-    )
+    print(f"\n{FAULT_TABLE_HEADER}")
+
+
+def _row(text: str) -> None:
+    print(text)
+    FAULT_TABLE.append(text)
 
 
 def test_round_robin_delivers_once_and_timers_fire_once(setup: Setup) -> None:
@@ -125,11 +129,11 @@ def test_round_robin_delivers_once_and_timers_fire_once(setup: Setup) -> None:
         per_delivery[n["delivery_id"]] = per_delivery.get(n["delivery_id"], 0) + 1
     total_repeats = raw_repeats(s.departments)
     _header()
-    print(
+    _row(
         f"{'3 processes, round-robin pushes':<34}{PUSHES:>7}{len(unique):>10}"
         f"{len(acknowledged - unique):>6}{len(pushes) - len(unique):>12}{repeats:>12}{'-':>11}"
     )
-    print(
+    _row(
         f"{'3 deadline engines racing timers':<34}{timers:>7}{len(per_delivery):>10}"
         f"{PUSHES - len(per_delivery):>6}{auto_events - PUSHES:>12}"
         f"{total_repeats - repeats:>12}{'-':>11}"
@@ -231,7 +235,7 @@ def test_fault_mid_burst_loses_nothing_and_recovers(setup: Setup, fault: str) ->
     duplicates = len({c["delivery_id"] for c in pushes}) - len(unique)
     repeats = raw_repeats(s.departments)
     _header()
-    print(
+    _row(
         f"{label:<34}{BURST:>7}{len(unique & acknowledged):>10}{lost:>6}{duplicates:>12}"
         f"{repeats:>12}{recovery:>11.1f}"
         f"   (sender saw {s.sender.errors} HTTP errors)"
