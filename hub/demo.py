@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import structlog
 from fastapi import APIRouter, FastAPI
 
 from hub.clock.now import Clock
@@ -29,6 +30,8 @@ from hub.routing.router import Router
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 COUNTIES = ("liangshan", "zhoucun", "guanxian", "danzhou", "baokang")
+
+log = structlog.get_logger(__name__)
 
 
 def with_local_endpoints(loaded: LoadedRouting, base_url: str) -> LoadedRouting:
@@ -89,11 +92,19 @@ class DemoDepartments:
             while not stop.wait(0.1):
                 for plan in self._due():
                     token = self.tokens[plan.department_id]
-                    response = client.post(
-                        f"/deliveries/{plan.delivery_id}/claim",
-                        headers={"Authorization": f"Bearer {token}"},
-                        json={"actor": "联络员（演示）"},
-                    )
+                    try:
+                        response = client.post(
+                            f"/deliveries/{plan.delivery_id}/claim",
+                            headers={"Authorization": f"Bearer {token}"},
+                            json={"actor": "联络员（演示）"},
+                        )
+                    except httpx.TransportError as exc:  # the API is going away (demo over)
+                        if stop.is_set():
+                            return
+                        log.warning(
+                            "demo.claim_failed", delivery_id=plan.delivery_id, error=repr(exc)
+                        )
+                        continue
                     if response.status_code == 200:
                         self.claimed.append(plan.delivery_id)
 

@@ -31,7 +31,7 @@ from hub.core.routing_stage import route_job
 from hub.errors import ActionError, FieldProblem, NotFoundError
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
-from hub.ledger.outbox import due_rows, mark_published
+from hub.ledger.outbox import mark_published, stale_queues, stale_rows, unpublished_rows
 from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
@@ -70,17 +70,44 @@ class Hub:
             log.warning("bus.publish_deferred", jobs=len(items), error=str(exc))
 
     def relay(self, *, limit: int = 500, redeliver_after: float = 30.0) -> int:
-        """Publish due and stale outbox rows (delayed retries, lost fast-path publishes)."""
+        """Publish due outbox rows never published (delayed retries, deferred fast-path
+        publishes), and republish stale ones (published ``redeliver_after`` ago, not done, not
+        leased: their bus message may be lost) of the queues the bus holds nothing for.
+
+        A queue with messages waiting is only behind: republishing its old rows would flood it
+        with copies (a backfill's backlog), so its stale rows wait until it has drained.
+        """
         now = self.clock.now()
+        stale_after = dt.timedelta(seconds=redeliver_after)
         with self.db.transaction() as session:
-            rows = due_rows(
-                session, now=now, limit=limit, redeliver_after=dt.timedelta(seconds=redeliver_after)
-            )
+            rows = unpublished_rows(session, now=now, limit=limit)
+            if len(rows) < limit:
+                drained = {
+                    queue
+                    for queue in stale_queues(session, now=now, redeliver_after=stale_after)
+                    if not self._queue_busy(queue)
+                }
+                rows += stale_rows(
+                    session,
+                    now=now,
+                    limit=limit - len(rows),
+                    redeliver_after=stale_after,
+                    queues=drained,
+                )
             if not rows:
                 return 0
             self.bus.publish_many([(r.queue, {"outbox_id": r.id, **r.payload}) for r in rows])
             mark_published(session, [r.id for r in rows], now=now)
         return len(rows)
+
+    def _queue_busy(self, queue: str) -> bool:
+        """True when the bus says ``queue`` has messages waiting (unknown counts as idle)."""
+        try:
+            depth = self.bus.depth(queue)
+        except Exception as exc:  # noqa: BLE001 - unknown: republish, as without the check
+            log.warning("bus.depth_unknown", queue=queue, error=str(exc))
+            return False
+        return bool(depth)
 
     # -- HubApi -------------------------------------------------------------------------------
     def accept(self, message: CanonicalMessage) -> Accepted:

@@ -83,24 +83,52 @@ def release(session: Session, outbox_id: int, *, available_at: dt.datetime) -> N
     )
 
 
-def due_rows(
-    session: Session, *, now: dt.datetime, limit: int, redeliver_after: dt.timedelta
-) -> list[OutboxRow]:
-    """Rows to (re)publish: never published and due, or published long ago and unleased."""
-    stale = now - redeliver_after
+def unpublished_rows(session: Session, *, now: dt.datetime, limit: int) -> list[OutboxRow]:
+    """Due rows never published (delayed retries coming due, deferred fast-path publishes)."""
     query = (
         select(OutboxRow)
         .where(
             OutboxRow.done_at.is_(None),
             OutboxRow.available_at <= now,
-            or_(
-                OutboxRow.published_at.is_(None),
-                and_(
-                    OutboxRow.published_at <= stale,
-                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
-                ),
-            ),
+            OutboxRow.published_at.is_(None),
         )
+        .order_by(OutboxRow.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(query).scalars())
+
+
+def _stale(now: dt.datetime, redeliver_after: dt.timedelta) -> Any:
+    return and_(
+        OutboxRow.done_at.is_(None),
+        OutboxRow.available_at <= now,
+        OutboxRow.published_at <= now - redeliver_after,
+        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
+    )
+
+
+def stale_queues(session: Session, *, now: dt.datetime, redeliver_after: dt.timedelta) -> set[str]:
+    """Queues with rows published ``redeliver_after`` ago, still not done and not leased."""
+    query = select(OutboxRow.queue).where(_stale(now, redeliver_after)).distinct()
+    return set(session.scalars(query))
+
+
+def stale_rows(
+    session: Session,
+    *,
+    now: dt.datetime,
+    limit: int,
+    redeliver_after: dt.timedelta,
+    queues: set[str],
+) -> list[OutboxRow]:
+    """Rows of ``queues`` published ``redeliver_after`` ago, still not done and not leased:
+    their bus message may be lost."""
+    if not queues or limit <= 0:
+        return []
+    query = (
+        select(OutboxRow)
+        .where(_stale(now, redeliver_after), OutboxRow.queue.in_(sorted(queues)))
         .order_by(OutboxRow.available_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

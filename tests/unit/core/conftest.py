@@ -33,6 +33,10 @@ class RecordingBus:
 
     def __init__(self) -> None:
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self.depths: dict[str, int] = {}  # what depth() answers; 0 for a queue not listed
+
+    def depth(self, queue: str) -> int | None:
+        return self.depths.get(queue, 0)
 
     def declare(self, queues: object) -> None:
         return None
