@@ -231,27 +231,13 @@ class KombuBus:
         prefetch: int = 16,
         idle_timeout: float = 0.5,
     ) -> None:
-        names = list(queues)
-        while not stop.is_set() and not self._closed:
-            connection = self._open_session(
-                names, lambda name: _on_message(name, handler), prefetch, stop
-            )
-            if connection is None:
-                return
-            try:
-                self._serve(connection, stop, idle_timeout)
-            except self.recoverable_errors as exc:
-                _log.warning(
-                    "bus.reconnect",
-                    role="consumer",
-                    phase="serving",
-                    broker=self.broker,
-                    queues=names,
-                    error=_describe(exc),
-                )
-                stop.wait(self._options.backoff_initial)
-            finally:
-                _close_quietly(connection)
+        self._consume_loop(
+            list(queues),
+            lambda name: _on_message(name, handler),
+            prefetch,
+            stop,
+            lambda connection: self._serve(connection, stop, idle_timeout),
+        )
 
     def consume_batches(
         self,
@@ -264,13 +250,8 @@ class KombuBus:
     ) -> None:
         names = list(queues)
         arrived: list[tuple[str, Body, Any]] = []
-        while not stop.is_set() and not self._closed:
-            arrived.clear()  # unacked messages of a lost connection come back from the broker
-            connection = self._open_session(
-                names, lambda name: _collect(name, arrived), 2 * max_batch, stop
-            )
-            if connection is None:
-                return
+
+        def serve(connection: Any) -> None:
             try:
                 while not stop.is_set() and not self._closed:
                     self._gather(connection, arrived, max_batch, idle_timeout)
@@ -278,6 +259,26 @@ class KombuBus:
                         batch = arrived[:max_batch]
                         del arrived[:max_batch]
                         _run_batch(batch, handler, names)
+            finally:
+                arrived.clear()  # unacked messages of a lost connection come back from the broker
+
+        self._consume_loop(names, lambda name: _collect(name, arrived), 2 * max_batch, stop, serve)
+
+    def _consume_loop(
+        self,
+        names: list[str],
+        callbacks: _CallbackFor,
+        prefetch: int,
+        stop: threading.Event,
+        serve: Callable[[Any], None],
+    ) -> None:
+        """Connect, ``serve`` the connection, and on a lost connection reconnect, until ``stop``."""
+        while not stop.is_set() and not self._closed:
+            connection = self._open_session(names, callbacks, prefetch, stop)
+            if connection is None:
+                return
+            try:
+                serve(connection)
             except self.recoverable_errors as exc:
                 _log.warning(
                     "bus.reconnect",

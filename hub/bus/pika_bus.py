@@ -234,21 +234,13 @@ class PikaBus:
         idle_timeout: float = 0.5,
     ) -> None:
         names = list(queues)
-        while not (stop.is_set() or self._closed):
-            channel = self._connect_consumer(
-                names, lambda name: _on_message(name, handler), prefetch, stop
-            )
-            if channel is None:
-                return
-            try:
-                self._serve(channel, len(names), stop, idle_timeout)
-            except RECOVERABLE_ERRORS as exc:
-                if is_config_error(exc):
-                    raise translate(exc, broker=self.broker) from exc
-                self._log_reconnect(names, exc, phase="serving")
-                stop.wait(self._options.backoff_initial)
-            finally:
-                _close_quietly(channel.connection)
+        self._consume_loop(
+            names,
+            lambda name: _on_message(name, handler),
+            prefetch,
+            stop,
+            lambda channel: self._serve(channel, len(names), stop, idle_timeout),
+        )
 
     def consume_batches(
         self,
@@ -261,15 +253,30 @@ class PikaBus:
     ) -> None:
         names = list(queues)
         arrived: list[_Arrived] = []
+
+        def serve(channel: Any) -> None:
+            try:
+                self._serve_batches(channel, names, arrived, handler, stop, max_batch, idle_timeout)
+            finally:
+                arrived.clear()  # unacked deliveries of a lost channel come back from the broker
+
+        self._consume_loop(names, lambda name: _collect(name, arrived), 2 * max_batch, stop, serve)
+
+    def _consume_loop(
+        self,
+        names: list[str],
+        callbacks: _CallbackFor,
+        prefetch: int,
+        stop: threading.Event,
+        serve: Callable[[Any], None],
+    ) -> None:
+        """Connect, ``serve`` the channel, and on a lost connection reconnect, until ``stop``."""
         while not (stop.is_set() or self._closed):
-            arrived.clear()  # unacked deliveries of a lost channel come back from the broker
-            channel = self._connect_consumer(
-                names, lambda name: _collect(name, arrived), 2 * max_batch, stop
-            )
+            channel = self._connect_consumer(names, callbacks, prefetch, stop)
             if channel is None:
                 return
             try:
-                self._serve_batches(channel, names, arrived, handler, stop, max_batch, idle_timeout)
+                serve(channel)
             except RECOVERABLE_ERRORS as exc:
                 if is_config_error(exc):
                     raise translate(exc, broker=self.broker) from exc
