@@ -57,6 +57,13 @@ def check_server(name: str, host: str, port: int, *, timeout: float = 1.0) -> No
     pytest.skip(message)
 
 
+def pytest_report_header() -> str:
+    """The factor on every harness wait limit, shown so a slow run can be read (and raised)."""
+    from tests.support.waits import SCALE_VARIABLE, timeout_scale
+
+    return f"{SCALE_VARIABLE}: {timeout_scale():g} (harness wait limits; default 2, 4 in CI)"
+
+
 @pytest.fixture(scope="session")
 def require_server() -> ServerGuard:
     """``require_server(name, host, port)``: skip locally, fail in CI, when the server is down."""

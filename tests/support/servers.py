@@ -6,12 +6,19 @@ import json
 import socket
 import threading
 import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.support.waits import scaled, wait_until
+
+KEY = "idempotency_key"
+"""Where a recorded callback keeps the ``Idempotency-Key`` header it came with."""
 
 
 class ServerThread:
@@ -38,7 +45,7 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
@@ -51,9 +58,65 @@ class ServerThread:
         self.sock.close()
 
 
+Target = tuple[str, str, str]
+"""An effect's identity at the receiving end: (receiving department, delivery_id, purpose)."""
+
+
+@dataclass(frozen=True)
+class Effects:
+    """The effects a department sink had: one per distinct ``Idempotency-Key`` it received.
+
+    A callback received again with the same key is a raw repeat: at-least-once delivery
+    allows it and the department's dedup makes it one effect. Two distinct keys for one
+    target, or two delivery ids for one (department, message, purpose), are duplicate
+    effects: the department would act twice.
+    """
+
+    keys: Mapping[Target, frozenset[str]]
+    deliveries: Mapping[tuple[str, str, str], frozenset[str]]  # (dept, message, purpose)
+    received: Mapping[str, int]  # raw callbacks per purpose, repeats included
+
+    def raw_repeats(self, purpose: str | None = None) -> int:
+        """Callbacks (of ``purpose``) received again with a key their department had seen."""
+        received = sum(n for p, n in self.received.items() if purpose in (None, p))
+        return received - sum(len(k) for t, k in self.keys.items() if purpose in (None, t[2]))
+
+    def count(self, purpose: str | None = None) -> int:
+        """Targets (of ``purpose``) with at least one effect."""
+        return sum(1 for t in self.keys if purpose is None or t[2] == purpose)
+
+    def duplicates(self, purposes: Iterable[str] | None = None) -> list[str]:
+        """One line per duplicate effect (of ``purposes``); empty when there is none."""
+        kinds = None if purposes is None else set(purposes)
+        found = [
+            f"{target}: {len(keys)} distinct Idempotency-Keys {sorted(keys)}"
+            for target, keys in sorted(self.keys.items())
+            if len(keys) > 1 and (kinds is None or target[2] in kinds)
+        ]
+        return found + [
+            f"{about}: {len(ids)} deliveries {sorted(ids)}"
+            for about, ids in sorted(self.deliveries.items())
+            if len(ids) > 1 and (kinds is None or about[2] in kinds)
+        ]
+
+    def check(self, expected: Iterable[Target], purposes: Iterable[str]) -> list[str]:
+        """Every problem against ``expected``, exactly one effect each, for ``purposes``:
+        targets missing, targets nobody expected, and duplicate effects."""
+        kinds = set(purposes)
+        wanted = set(expected)
+        seen = {t for t in self.keys if t[2] in kinds}
+        problems = [f"missing {t}" for t in sorted(wanted - seen)]
+        problems += [f"unexpected {t}" for t in sorted(seen - wanted)]
+        return problems + self.duplicates(kinds)
+
+
 @dataclass
 class DepartmentEndpoint:
-    """Departments' callback URLs: records every callback, deduplicating on Idempotency-Key."""
+    """Departments' callback URLs: records every callback with its ``Idempotency-Key``.
+
+    ``of`` gives the raw callbacks (repeats included); ``unique``, ``wait_for`` and
+    ``effects`` count what a department deduplicating on the key would act on.
+    """
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, int] = field(default_factory=dict)
@@ -71,12 +134,13 @@ class DepartmentEndpoint:
             key = request.headers.get("idempotency-key", "")
             with self.lock:
                 self.keys[key] = self.keys.get(key, 0) + 1
-                self.calls.append({"department": department_id, **body})
+                self.calls.append({"department": department_id, KEY: key, **body})
             return JSONResponse({"receipt": f"r-{len(self.calls)}"})
 
         return app
 
     def of(self, purpose: str, department: str | None = None) -> list[dict[str, Any]]:
+        """Every callback of ``purpose`` (to ``department``), raw repeats included."""
         with self.lock:
             return [
                 c
@@ -84,16 +148,51 @@ class DepartmentEndpoint:
                 if c["purpose"] == purpose and (department is None or c["department"] == department)
             ]
 
+    def unique(self, purpose: str, department: str | None = None) -> list[dict[str, Any]]:
+        """The first callback of each (department, Idempotency-Key): what departments act on."""
+        seen: set[tuple[str, str]] = set()
+        first: list[dict[str, Any]] = []
+        for call in self.of(purpose, department):
+            if (call["department"], call[KEY]) not in seen:
+                seen.add((call["department"], call[KEY]))
+                first.append(call)
+        return first
+
+    def effects(self) -> Effects:
+        """Effects per target and deliveries per (department, message, purpose), so far."""
+        keys: dict[Target, set[str]] = defaultdict(set)
+        deliveries: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        received: Counter[str] = Counter()
+        with self.lock:
+            calls = list(self.calls)
+        for c in calls:
+            received[c["purpose"]] += 1
+            keys[(c["department"], c["delivery_id"], c["purpose"])].add(c[KEY])
+            about = c.get("about_department_id") or ""
+            message = (c.get("message") or {}).get("message_id", "")
+            deliveries[(c["department"], f"{message}/{about}", c["purpose"])].add(c["delivery_id"])
+        return Effects(
+            keys={t: frozenset(k) for t, k in keys.items()},
+            deliveries={m: frozenset(d) for m, d in deliveries.items()},
+            received=dict(received),
+        )
+
     def wait_for(
         self, purpose: str, count: int = 1, department: str | None = None, timeout: float = 15.0
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.of(purpose, department)
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(
-            f"waited {timeout}s for {count} {purpose!r} callbacks; "
-            f"got {len(self.of(purpose, department))}: {self.calls[-3:]}"
-        )
+        """Wait until ``count`` distinct callbacks (by key) of ``purpose`` arrived; those.
+
+        Counts effects, never raw callbacks: a repeat must not end the wait early.
+        ``timeout`` is a base limit, scaled (``tests/support/waits.py``).
+        """
+        try:
+            wait_until(
+                lambda: len(self.unique(purpose, department)) >= count,
+                timeout,
+                f"{count} {purpose!r} callbacks",
+                interval=0.02,
+            )
+        except AssertionError as exc:
+            got = len(self.unique(purpose, department))
+            raise AssertionError(f"{exc}; got {got}: {self.calls[-3:]}") from None
+        return self.unique(purpose, department)

@@ -5,6 +5,9 @@ never saw acknowledged (same source id: the hub answers a duplicate with the sam
 Every process gets its own API port, ``HUB_LEASE_SECONDS=3`` and ``HUB_REDELIVER_AFTER=2`` (fast
 recovery of jobs held by a dead process), ``HUB_RETRY_ROUND_WAIT=2`` (a failed round of tries
 comes back in 2 s, not 60) and logs to its own file under the test's tmp dir.
+
+Every limit here is a base scaled by ``HUB_TEST_TIMEOUT_SCALE`` (``tests/support/waits.py``):
+waits end as soon as their condition holds, so only a failure pays for a generous limit.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,10 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tests.support.servers import DepartmentEndpoint
+from tests.support.servers import DepartmentEndpoint, Effects, Target
+from tests.support.waits import scaled, wait_until
+
+__all__ = ["Cluster", "Node", "Sender", "delivered", "effect_row", "free_port", "wait_until"]
 
 HUB = Path(sys.executable).with_name("hub")
 FAULT_TABLE_HEADER = (
@@ -39,18 +44,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
-) -> float:
-    """Poll ``condition`` until true; the seconds it took. AssertionError after ``timeout``."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"waited {timeout}s for {what}")
-        time.sleep(interval)
-    return time.monotonic() - start
 
 
 @dataclass
@@ -70,7 +63,8 @@ class Node:
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+            # a loaded machine answers slowly: a short client timeout would never see it up
+            return httpx.get(f"{self.url}/healthz", timeout=scaled(2)).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -128,7 +122,7 @@ class Cluster:
             stderr=subprocess.STDOUT,
         )
 
-    def _wait_healthy(self, node: Node, timeout: float = 30.0) -> None:
+    def _wait_healthy(self, node: Node, timeout: float = 60.0) -> None:
         try:
             wait_until(node.healthy, timeout, f"hub {node.index} to answer /healthz")
         except AssertionError:
@@ -157,7 +151,7 @@ class Cluster:
         for node in self.nodes:
             if node.process is not None:
                 try:
-                    node.process.wait(timeout=20)
+                    node.process.wait(timeout=scaled(20))
                 except subprocess.TimeoutExpired:
                     node.process.kill()
                     node.process.wait()
@@ -193,7 +187,7 @@ class Sender:
 
     def _client(self, url: str) -> httpx.Client:
         if url not in self._clients:
-            self._clients[url] = httpx.Client(base_url=url, timeout=5)
+            self._clients[url] = httpx.Client(base_url=url, timeout=scaled(5))
         return self._clients[url]
 
     def push(self, index: int, body: bytes) -> str | None:
@@ -223,14 +217,15 @@ class Sender:
         assert previous == message_id, (index, previous, message_id)  # duplicate -> same id
         return message_id
 
-    def burst(self, bodies: list[bytes], pace: float = 0.0) -> None:
-        for i, body in enumerate(bodies):
+    def burst(self, bodies: list[bytes], pace: float = 0.0, start: int = 0) -> None:
+        """Push each body once (source index ``start + i``); unacknowledged ones stay missing."""
+        for i, body in enumerate(bodies, start):
             self.push(i, body)
             if pace:
-                time.sleep(pace)  # spread the burst over the fault window
+                time.sleep(pace)  # paces the burst over a fault window; decides nothing
 
     def resend_until_acknowledged(self, bodies: list[bytes], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             missing = [i for i in range(len(bodies)) if i not in self.acknowledged]
             if not missing:
@@ -248,10 +243,21 @@ class Sender:
 
 
 def delivered(departments: DepartmentEndpoint) -> set[str]:
+    """Message ids the departments received a push for."""
     return {c["message"]["message_id"] for c in departments.of("push")}
 
 
-def raw_repeats(departments: DepartmentEndpoint) -> int:
-    """Callbacks the department received more than once (same Idempotency-Key)."""
-    with departments.lock:
-        return sum(n - 1 for n in departments.keys.values())
+def ledger_targets(cluster: Cluster, purpose: str, where: str = "true") -> set[Target]:
+    """(department, delivery_id, purpose) for every delivery the ledger holds (``where``)."""
+    rows = cluster.sql(f"SELECT department_id, delivery_id FROM deliveries WHERE {where}")
+    return {(str(dept), str(delivery), purpose) for dept, delivery in rows}
+
+
+def effect_row(label: str, pushes: int, effects: Effects, purpose: str, lost: int) -> str:
+    """The fault table's columns up to raw repeats, counted at the receiving end: targets
+    with an effect, acknowledged ones without, targets with more than one effect, and
+    callbacks received again under a key already seen (allowed: at-least-once)."""
+    return (
+        f"{label:<34}{pushes:>7}{effects.count(purpose):>10}{lost:>6}"
+        f"{len(effects.duplicates([purpose])):>12}{effects.raw_repeats(purpose):>12}"
+    )

@@ -4,7 +4,6 @@ a real department endpoint on loopback, a SQLite or PostgreSQL ledger, and a man
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from hub.routing import load_routing_text
 from hub.service import HubService, Settings, build_service
 from tests.support.postgres import admin_host_port, temporary_database
 from tests.support.servers import DepartmentEndpoint, ServerThread
+from tests.support.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 MINIMAL = (ROOT / "tests" / "data" / "routing" / "minimal.yaml").read_text(encoding="utf-8")
@@ -53,13 +53,18 @@ class LiveHub:
     def wait_state(
         self, delivery_id: str, dept: str, key: str, value: str, timeout: float = 15.0
     ) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while True:
-            view: dict[str, object] = self.get(f"/deliveries/{delivery_id}", dept).json()
-            if view.get(key) == value or time.monotonic() > deadline:
-                assert view.get(key) == value, view
-                return view
-            time.sleep(0.05)
+        """Wait until the delivery's ``key`` is ``value`` (``timeout``: base, scaled); the view."""
+        views: list[dict[str, object]] = [{}]
+
+        def reached() -> bool:
+            views[0] = self.get(f"/deliveries/{delivery_id}", dept).json()
+            return views[0].get(key) == value
+
+        try:
+            wait_until(reached, timeout, f"{delivery_id} {key}={value}", interval=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last seen: {views[0]}") from None
+        return views[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
