@@ -8,6 +8,7 @@ the pieces live in sibling modules, re-exported:
     hub.message_envelope  Sender, Classification, AttachmentRef, Correlation, Source
     hub.message_bodies    one body model per kind, the ``MessageBody`` tagged union
     hub.message_paths     dotted-path resolution behind ``CanonicalMessage.field``
+    hub.message_dates     plausible dates: bounds for every date, which ones record the past
 
 Every model is strict (``extra="forbid"``, ``strict=True``, ``frozen=True``). Parse JSON with
 ``hub.validation.parse_message`` (bilingual problems) or ``CanonicalMessage.model_validate_json``.
@@ -21,7 +22,7 @@ import base64
 from collections.abc import Callable
 from typing import NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from hub.message_bodies import (
@@ -41,6 +42,7 @@ from hub.message_bodies import (
     RevocationAdviceBody,
     SupervisionInfoBody,
 )
+from hub.message_dates import EventDatetime, happened_paths
 from hub.message_enums import (
     Channel,
     ClassificationLevel,
@@ -81,6 +83,7 @@ __all__ = [
     "ALLOWED_DIRECTIONS",
     "ALLOWED_MEDIA_TYPES",
     "BODY_BY_KIND",
+    "HAPPENED_PATHS",
     "MAX_ATTACHMENT_BYTES",
     "REPLY_KINDS",
     "USCC",
@@ -184,7 +187,7 @@ class CanonicalMessage(BaseModel):
         description="指定接收部门（通常由路由决定） / explicit recipients",
     )
     subject: Title = Field(description="标题 / subject")
-    occurred_at: AwareDatetime = Field(
+    occurred_at: EventDatetime = Field(
         description="事件发生时间（作出决定、收到通知），推送时限起算 / when the event happened"
     )
     classification: Classification = Field(
@@ -343,6 +346,9 @@ BODY_BY_KIND: dict[MessageKind, type[BaseModel]] = {
     MessageKind(model.model_fields["kind"].default): model for model in BODY_MODELS
 }
 """The body model for each kind."""
+
+HAPPENED_PATHS: frozenset[str] = happened_paths(CanonicalMessage)
+"""Paths of the fields that record what has already happened (``hub.message_dates``)."""
 
 
 def message_field_paths() -> frozenset[str]:

@@ -8,12 +8,12 @@ Re-exported from ``hub.message``; import them from there. The fields follow the 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
+from hub.message_dates import EventDate, ExpiryDate, PlannedDate, PlannedDatetime
 from hub.message_enums import (
     HandlingAction,
     LicenceAction,
@@ -61,9 +61,9 @@ class Licence(BaseModel):
 
     number: DocumentNumber = Field(description="许可文（编）号 / 法律文书编号 / licence number")
     name: Title | None = Field(default=None, description="证照名称 / licence name")
-    decision_date: date = Field(description="许可日期 / date of the licence decision")
-    valid_from: date | None = Field(default=None, description="有效期起 / valid from")
-    valid_until: date | None = Field(
+    decision_date: EventDate = Field(description="许可日期 / date of the licence decision")
+    valid_from: PlannedDate | None = Field(default=None, description="有效期起 / valid from")
+    valid_until: ExpiryDate | None = Field(
         default=None, description="有效期至；空为长期 / valid until, empty = no expiry"
     )
     content: LongText | None = Field(default=None, description="许可内容 / licensed scope")
@@ -175,7 +175,7 @@ class HandlingResultBody(_Body):
 
     kind: Literal["handling_result"] = Field(default="handling_result", description=_KIND_DOC)
     action_taken: HandlingAction = Field(description="处理结果 / action taken")
-    handled_date: date = Field(description="处理完成日期 / date handled")
+    handled_date: EventDate = Field(description="处理完成日期 / date handled")
     licence_number: DocumentNumber = Field(description="许可证号 / licence number")
     decision: LegalDecision | None = Field(default=None, description="处理决定书 / decision")
     summary: LongText = Field(description="处理情况 / summary")
@@ -188,8 +188,10 @@ class PolicyChangeBody(_Body):
     title: Title = Field(description="文件或调整标题 / title")
     change_type: PolicyChangeType = Field(description="调整类型 / type of change")
     document_number: DocumentNumber | None = Field(default=None, description="文号 / number")
-    effective_date: date | None = Field(default=None, description="施行日期 / effective date")
-    notice_received_date: date = Field(
+    effective_date: PlannedDate | None = Field(
+        default=None, description="施行日期 / effective date"
+    )
+    notice_received_date: EventDate = Field(
         description="收到通知日期（当日告知从此起算） / date the notice was received"
     )
     summary: LongText = Field(description="调整内容 / what changes")
@@ -201,7 +203,7 @@ class MeetingNoticeBody(_Body):
     kind: Literal["meeting_notice"] = Field(default="meeting_notice", description=_KIND_DOC)
     notice_type: NoticeType = Field(description="通知类型 / notice type")
     title: Title = Field(description="名称 / title")
-    starts_at: AwareDatetime = Field(description="开始时间 / start time")
+    starts_at: PlannedDatetime = Field(description="开始时间 / start time")
     location: ShortText = Field(description="地点 / location")
     attendees_requested: int | None = Field(
         default=None, gt=0, le=1000, description="请派人数 / attendees requested"
@@ -233,7 +235,7 @@ class JointInspectionRequestBody(_Body):
     applicant: Title = Field(description="申请单位（申请人） / applicant")
     contact: ContactPerson = Field(description="联系人及联系电话 / applicant contact")
     site_address: ShortText = Field(description="踏勘地址 / site address")
-    inspection_at: AwareDatetime = Field(description="踏勘时间 / inspection time")
+    inspection_at: PlannedDatetime = Field(description="踏勘时间 / inspection time")
     summary: LongText = Field(description="事项简介 / summary of the item")
     approval_contact: ContactPerson = Field(description="行政审批联系人 / approval bureau contact")
     remarks: ShortText | None = Field(default=None, description="备注 / remarks")
@@ -277,8 +279,8 @@ class CommitmentVerificationBody(_Body):
     )
     party: Party = Field(description="承诺人 / applicant who made the commitment")
     licence_number: DocumentNumber = Field(description="许可证号 / licence number")
-    promise_date: date = Field(description="作出承诺日期 / date of the commitment")
-    promised_deadline: date | None = Field(
+    promise_date: EventDate = Field(description="作出承诺日期 / date of the commitment")
+    promised_deadline: PlannedDate | None = Field(
         default=None, description="承诺补正或达标期限 / promised deadline"
     )
     verification_mode: VerificationMode = Field(description="核查方式 / verification mode")

@@ -9,7 +9,6 @@ import hashlib
 from typing import Annotated
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     JsonValue,
@@ -18,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from hub.message_dates import EventDatetime
 from hub.message_enums import Channel, ClassificationLevel
 from hub.message_parts import STRICT, Contact, Sha256, Title, custom_error
 
@@ -154,7 +154,7 @@ class Source(BaseModel):
     channel: Channel = Field(description="推送渠道 / channel")
     system: SystemName = Field(description="来源系统，如 sd-zwfw、gcjs、email / source system")
     source_id: SourceId = Field(description="来源系统中的编号 / id in the source system")
-    received_at: AwareDatetime = Field(description="Hub 收到时间 / time the hub received it")
+    received_at: EventDatetime = Field(description="Hub 收到时间 / time the hub received it")
 
     @property
     def idempotency_key(self) -> str:

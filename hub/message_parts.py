@@ -8,7 +8,6 @@ when raised above the field concerned, ``field`` (a dotted path relative to the 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import (
@@ -21,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from hub.message_dates import EventDate
 from hub.uscc import UsccError, validate_uscc
 
 STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -130,8 +130,8 @@ class LegalDecision(BaseModel):
     model_config = STRICT
 
     document_number: DocumentNumber = Field(description="法律文书编号 / decision document number")
-    decision_date: date = Field(description="作出决定日期 / date of the decision")
-    published_date: date | None = Field(
+    decision_date: EventDate = Field(description="作出决定日期 / date of the decision")
+    published_date: EventDate | None = Field(
         default=None, description="公布日期（冠县从公布起算） / publication date, if published"
     )
 

@@ -59,12 +59,12 @@ def model_paths(model: type[BaseModel], prefix: str = "") -> frozenset[str]:
         info = model.model_fields.get(name)
         if info is None:
             continue
-        for nested in _model_types(info.annotation):
+        for nested in model_types(info.annotation):
             paths |= model_paths(nested, f"{prefix}{name}.")
     return frozenset(paths)
 
 
-def _model_types(annotation: Any) -> list[type[BaseModel]]:
+def model_types(annotation: Any) -> list[type[BaseModel]]:
     """The model classes inside an annotation such as ``Party | None`` or a body union."""
     origin = get_origin(annotation)
     candidates = get_args(annotation) if origin in (Union, types.UnionType) else (annotation,)

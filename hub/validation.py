@@ -9,20 +9,29 @@ problem (a cross-field ``message_inconsistent`` error becomes one problem per is
 * ``en``: English text, pydantic's message or the error's own ``ctx["en"]``.
 
 Input values are never echoed (they may be long or personal).
+
+Validation has no clock: every date is checked against fixed bounds (``hub.message_dates``).
+``future_problems`` is the clock's half: the fields that record what has already happened
+(``HAPPENED_PATHS``) may not lie more than ``FUTURE_TOLERANCE`` after the hub's ``now``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from hub.errors import FieldProblem, MessageError
-from hub.message import BODY_BY_KIND, CanonicalMessage, MessageKind
+from hub.message import BODY_BY_KIND, HAPPENED_PATHS, CanonicalMessage, MessageKind
 
 _KIND_TAGS = frozenset(kind.value for kind in MessageKind)
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+"""How far after the hub's clock an event may be dated (clock skew, time zones)."""
+_LOCAL = ZoneInfo("Asia/Shanghai")  # a date without a time is a date in Beijing time
 
 _DATETIME_HINT = "应为 ISO 8601 日期时间，如 2026-09-15T10:00:00+08:00"
 _ZH: dict[str, str] = {
@@ -85,6 +94,36 @@ def parse_message(raw: bytes | str, *, max_attachment_bytes: int | None = None) 
         return CanonicalMessage.model_validate_json(raw, context=context)
     except ValidationError as exc:
         raise MessageError(problems_from(exc)) from exc
+
+
+def future_problems(message: CanonicalMessage, now: dt.datetime) -> list[FieldProblem]:
+    """One problem per event field dated more than ``FUTURE_TOLERANCE`` after ``now`` (aware).
+
+    Dates (no time) are compared with the day of ``now`` in Beijing time. Fields that may lie
+    ahead (a meeting, an inspection, a validity) are not event fields and are never reported.
+    """
+    latest = now + FUTURE_TOLERANCE
+    problems = []
+    for path in sorted(HAPPENED_PATHS):
+        value = message.field(path)
+        if isinstance(value, dt.datetime):
+            late = value > latest
+        elif isinstance(value, dt.date):
+            late = value > latest.astimezone(_LOCAL).date()
+        else:
+            continue
+        if late:
+            problems.append(_in_future(path, now))
+    return problems
+
+
+def _in_future(path: str, now: dt.datetime) -> FieldProblem:
+    shown = now.astimezone(_LOCAL).strftime("%Y-%m-%d %H:%M")
+    return FieldProblem(
+        path,
+        f"尚未发生的日期：比 Hub 当前时间（{shown}，北京时间）晚一天以上",
+        f"not yet happened: more than a day after the hub's current time ({shown}, Beijing time)",
+    )
 
 
 def problems_from(exc: ValidationError) -> list[FieldProblem]:
