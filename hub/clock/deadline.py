@@ -29,9 +29,11 @@ Rules (行政许可法 期间: the start day itself is not counted):
 ``due`` is an exclusive bound: something is overdue when ``now >= due``. End of a working day is
 00:00 of the next calendar day, displayed as ``YYYY-MM-DD 24:00``.
 
-A computation that consults a day the calendar does not know (weekday fallback) is computed
-Mon–Fri, marked ``provisional`` with the years concerned, and logged as ``calendar.provisional``.
-It never raises for unknown years.
+A computation that consults a day the calendar does not know (past the known data: statutory
+holidays off, otherwise Mon–Fri, see :mod:`hub.clock.calendar`) is marked ``provisional`` with the
+years concerned, and logged as ``calendar.provisional``. It never raises for unknown years. Only
+the days a rule actually needs are consulted, so a before-spec counted back from a final instant
+(a reminder before a final claim deadline) crosses known days only and is final too.
 """
 
 from __future__ import annotations
@@ -147,9 +149,14 @@ def _forward_half_days(probe: _Probe, start: datetime, n: int) -> datetime:
 
 
 def _backward_half_days(probe: _Probe, instant: datetime, n: int) -> datetime:
-    """Start of the nth slot, counting back, that lies wholly before ``instant``."""
+    """Start of the nth slot, counting back, that lies wholly before ``instant``.
+
+    An instant at 00:00 (the end of the day before) has no slot of its own date before it, so
+    that date is not consulted: a reminder before a final "Dec 31 24:00" stays final.
+    """
     count = 0
-    for slot_start, slot_end in probe.slots(instant.date(), -1):
+    first = instant.date() - timedelta(days=1) if instant.time() == _MIDNIGHT else instant.date()
+    for slot_start, slot_end in probe.slots(first, -1):
         if slot_end <= instant:
             count += 1
             if count == n:

@@ -20,7 +20,14 @@ from hub.clock.calendar import (
 )
 from hub.errors import CalendarError, ConfigError
 
-YEAR_2027 = {"years": {2027: {"holidays": ["2027-01-01..2027-01-03"], "workdays": []}}}
+YEAR_2027 = {"years": {2027: {"holidays": ["2027-01-01..2027-01-03"], "complete": True}}}
+#: Pretend chinesecalendar stops at 2025, so 2026 is "past the data" whatever release is installed.
+UNTIL_2025: dict[str, Any] = {"package_until": 2025}
+
+
+def capped(**config: Any) -> WorkCalendar:
+    """A calendar whose package data ends with 2025, plus ``config``."""
+    return WorkCalendar(CalendarConfig.model_validate({**UNTIL_2025, **config}))
 
 
 @pytest.fixture(scope="module")
@@ -69,58 +76,123 @@ def test_2026_days_come_from_the_package(
     assert cal.is_known(day)
 
 
-def test_package_really_has_no_2027_data() -> None:
-    # the assumption behind the fallback: chinesecalendar 1.11.0 raises for 2027
-    with pytest.raises(NotImplementedError):
-        chinese_calendar.is_workday(date(2027, 1, 4))
-
-
 @pytest.mark.parametrize(
-    ("day", "is_workday"),
+    ("day", "is_workday", "source", "holiday_name"),
     [
-        (date(2027, 1, 1), True),
-        (date(2027, 1, 2), False),
-        (date(2027, 10, 1), True),
-        (date(2003, 6, 2), True),
+        (date(2026, 1, 1), False, "statutory", "元旦"),
+        (date(2026, 1, 2), True, "weekday_fallback", None),
+        (date(2026, 1, 4), False, "weekday_fallback", None),
+        (date(2026, 2, 16), False, "statutory", "春节"),
+        (date(2026, 2, 19), False, "statutory", "春节"),
+        (date(2026, 2, 20), True, "weekday_fallback", None),
+        (date(2026, 4, 5), False, "statutory", "清明"),
+        (date(2026, 5, 1), False, "statutory", "劳动节"),
+        (date(2026, 6, 19), False, "statutory", "端午"),
+        (date(2026, 9, 25), False, "statutory", "中秋"),
+        (date(2026, 10, 2), False, "statutory", "国庆节"),
+        (date(2026, 10, 5), True, "weekday_fallback", None),
+        (date(2026, 10, 10), False, "weekday_fallback", None),
+        (date(2003, 6, 2), True, "weekday_fallback", None),
     ],
-    ids=["2027-new-year-friday", "2027-saturday", "2027-national-day-friday", "before-2004"],
+    ids=[
+        "new-years-day",
+        "official-bridge-friday-is-not-invented",
+        "official-tiaoxiu-sunday-is-not-invented",
+        "new-years-eve-2024-rules",
+        "third-day-of-spring-festival",
+        "after-spring-festival",
+        "qingming-solar-term",
+        "labour-day",
+        "dragon-boat-lunar-5-5",
+        "mid-autumn-lunar-8-15",
+        "national-day",
+        "official-holiday-week-beyond-oct-3-is-not-invented",
+        "official-tiaoxiu-saturday-is-not-invented",
+        "before-the-package-data",
+    ],
 )
-def test_unknown_years_fall_back_to_monday_to_friday(
-    cal: WorkCalendar, day: date, is_workday: bool
+def test_past_the_data_statutory_holidays_and_monday_to_friday(
+    day: date, is_workday: bool, source: str, holiday_name: str | None
 ) -> None:
-    info = cal.day(day)
-    assert (info.is_workday, info.known, info.source) == (is_workday, False, "weekday_fallback")
-    assert info.holiday_name is None
+    # Given a calendar that knows the official schedule only up to 2025
+    info = capped().day(day)
+    assert (info.is_workday, info.known, info.source) == (is_workday, False, source)
+    assert info.holiday_name == holiday_name
+
+
+def test_package_until_caps_the_package_data() -> None:
+    assert WorkCalendar().day(date(2026, 10, 5)).source == "package"  # the floor knows 2026
+    assert capped().day(date(2025, 10, 8)).source == "package"
+    assert capped().day(date(2026, 10, 5)).source == "weekday_fallback"
+
+
+def test_the_default_calendar_uses_the_statutory_rules_past_its_data() -> None:
+    # no chinesecalendar release will carry 2090: this holds whatever version is installed
+    info = WorkCalendar().day(date(2090, 1, 1))
+    assert (info.is_workday, info.known, info.source, info.holiday_name) == (
+        False,
+        False,
+        "statutory",
+        "元旦",
+    )
 
 
 @pytest.mark.parametrize(
     ("day", "is_workday", "source", "holiday_name"),
     [
-        (date(2027, 1, 1), False, "year_schedule", "节假日"),
-        (date(2027, 1, 3), False, "year_schedule", "节假日"),
-        (date(2027, 1, 4), True, "year_schedule", None),
-        (date(2027, 1, 9), False, "year_schedule", None),
-        (date(2027, 2, 6), True, "year_schedule", None),
-        (date(2028, 1, 3), True, "weekday_fallback", None),
+        (date(2026, 1, 1), False, "year_schedule", "节假日"),
+        (date(2026, 1, 3), False, "year_schedule", "节假日"),
+        (date(2026, 1, 4), True, "year_schedule", None),
+        (date(2026, 1, 5), True, "year_schedule", None),
+        (date(2026, 1, 10), False, "year_schedule", None),
+        (date(2026, 2, 17), True, "year_schedule", None),
+        (date(2027, 1, 1), False, "statutory", "元旦"),
     ],
     ids=[
         "listed-holiday",
         "listed-holiday-range-end",
+        "listed-tiaoxiu-sunday",
         "ordinary-monday",
         "ordinary-saturday",
-        "listed-tiaoxiu-saturday",
+        "statutory-day-not-listed-is-a-workday",
         "next-year-still-unknown",
     ],
 )
-def test_year_schedule_makes_a_new_year_known(
+def test_a_complete_year_schedule_makes_the_year_known(
     day: date, is_workday: bool, source: str, holiday_name: str | None
 ) -> None:
-    config = CalendarConfig.model_validate(
-        {"years": {2027: {"holidays": ["2027-01-01..2027-01-03"], "workdays": ["2027-02-06"]}}}
-    )
-    info = WorkCalendar(config).day(day)
+    listed = {"holidays": ["2026-01-01..2026-01-03"], "workdays": ["2026-01-04"]}
+    info = capped(years={2026: {**listed, "complete": True}}).day(day)
     assert (info.is_workday, info.source, info.holiday_name) == (is_workday, source, holiday_name)
-    assert info.known is (source != "weekday_fallback")
+    assert info.known is (source == "year_schedule")
+
+
+@pytest.mark.parametrize(
+    ("day", "is_workday", "known", "source"),
+    [
+        (date(2026, 1, 2), False, True, "year_schedule"),
+        (date(2026, 1, 4), True, True, "year_schedule"),
+        (date(2026, 1, 1), False, False, "statutory"),
+        (date(2026, 1, 5), True, False, "weekday_fallback"),
+        (date(2026, 2, 17), False, False, "statutory"),
+        (date(2026, 2, 21), False, False, "weekday_fallback"),
+    ],
+    ids=[
+        "listed-holiday-is-known",
+        "listed-workday-is-known",
+        "statutory-day-not-listed",
+        "ordinary-monday-stays-provisional",
+        "spring-festival-not-listed",
+        "saturday-stays-provisional",
+    ],
+)
+def test_an_incomplete_year_schedule_decides_only_its_listed_days(
+    day: date, is_workday: bool, known: bool, source: str
+) -> None:
+    # Given the operator typed in only the New Year part of 2026, without complete: true
+    cal = capped(years={2026: {"holidays": ["2026-01-02..2026-01-03"], "workdays": ["2026-01-04"]}})
+    info = cal.day(day)
+    assert (info.is_workday, info.known, info.source) == (is_workday, known, source)
 
 
 @pytest.mark.parametrize(
@@ -136,8 +208,16 @@ def test_year_schedule_makes_a_new_year_known(
             "override",
         ),
         ({"extra_workdays": ["2027-01-09"]}, date(2027, 1, 9), True, "override"),
-        ({"years": {2026: {}}}, date(2026, 10, 1), True, "year_schedule"),
-        ({"years": {2026: {}}}, date(2026, 10, 10), False, "year_schedule"),
+        ({"years": {2026: {"complete": True}}}, date(2026, 10, 1), True, "year_schedule"),
+        ({"years": {2026: {"complete": True}}}, date(2026, 10, 10), False, "year_schedule"),
+        (
+            {"years": {2026: {"holidays": ["2026-10-09"]}}},
+            date(2026, 10, 9),
+            False,
+            "year_schedule",
+        ),
+        ({"years": {2026: {"holidays": ["2026-10-09"]}}}, date(2026, 10, 1), False, "package"),
+        ({"years": {2026: {"holidays": ["2026-10-09"]}}}, date(2026, 10, 10), True, "package"),
     ],
     ids=[
         "extra-holiday-turns-package-workday-off",
@@ -145,8 +225,11 @@ def test_year_schedule_makes_a_new_year_known(
         "extra-holiday-range",
         "override-beats-year-schedule",
         "override-in-unknown-year-is-known",
-        "year-schedule-beats-package-holiday",
-        "year-schedule-beats-package-tiaoxiu",
+        "complete-year-schedule-beats-package-holiday",
+        "complete-year-schedule-beats-package-tiaoxiu",
+        "incomplete-year-schedule-listed-day-beats-package",
+        "incomplete-year-schedule-leaves-package-holiday",
+        "incomplete-year-schedule-leaves-package-tiaoxiu",
     ],
 )
 def test_precedence(config: dict[str, Any], day: date, is_workday: bool, source: str) -> None:
@@ -174,23 +257,32 @@ def test_a_config_without_any_working_day_fails_loudly() -> None:
 
 
 def test_known_until() -> None:
-    assert WorkCalendar().known_until() == date(2026, 12, 31)
-    assert WorkCalendar(CalendarConfig.model_validate(YEAR_2027)).known_until() == date(
-        2027, 12, 31
-    )
-    gap = CalendarConfig.model_validate({"years": {2028: {}}, "extra_holidays": ["2027-05-03"]})
-    assert WorkCalendar(gap).known_until() == date(2026, 12, 31)
+    assert WorkCalendar().known_until() >= date(2026, 12, 31)
+    assert capped().known_until() == date(2025, 12, 31)
+    assert capped(years={2026: {"complete": True}}).known_until() == date(2026, 12, 31)
+    assert capped(years={2026: {"holidays": ["2026-01-01"]}}).known_until() == date(2025, 12, 31)
+    gap = capped(years={2027: {"complete": True}}, extra_holidays=["2026-05-03"])
+    assert gap.known_until() == date(2025, 12, 31)
+    two = capped(years={2026: {"complete": True}, 2027: {"complete": True}})
+    assert two.known_until() == date(2027, 12, 31)
 
 
 def test_version_names_the_package_and_hashes_the_config_stably() -> None:
     plain = WorkCalendar().version
-    assert re.fullmatch(r"chinesecalendar-1\.11\.0\+cfg:[0-9a-f]{8}", plain)
+    assert re.fullmatch(r"chinesecalendar-[0-9.]+\+cfg:[0-9a-f]{8}", plain)
     assert WorkCalendar(CalendarConfig()).version == plain
     as_range = CalendarConfig.model_validate({"extra_holidays": ["2026-10-12..2026-10-13"]})
     as_days = CalendarConfig.model_validate({"extra_holidays": ["2026-10-13", "2026-10-12"]})
     assert WorkCalendar(as_range).version == WorkCalendar(as_days).version != plain
     hours = CalendarConfig.model_validate({"office_hours": {"afternoon": "14:00-18:00"}})
     assert WorkCalendar(hours).version != plain
+
+
+def test_version_changes_with_complete_and_package_until() -> None:
+    # provisional deliveries are recomputed when the version changes
+    partial = capped(years={2026: {"holidays": ["2026-01-01"]}}).version
+    complete = capped(years={2026: {"holidays": ["2026-01-01"], "complete": True}}).version
+    assert len({partial, complete, capped().version, WorkCalendar().version}) == 4
 
 
 def test_day_lookups_are_cached_per_instance(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -264,6 +356,9 @@ def test_expand_dates_rejects_malformed_items(item: str) -> None:
         ({"holidays": ["2026-10-09"]}, "holidays"),
         ({"years": {2027: {"holiday": []}}}, "holiday"),
         ({"office_hours": {"evening": "18:00-20:00"}}, "evening"),
+        ({"years": {2027: {"complete": "yes"}}}, "complete"),
+        ({"years": {2027: {"final": True}}}, "final"),
+        ({"package_until": 1800}, "package_until"),
     ],
     ids=[
         "month-13",
@@ -281,6 +376,9 @@ def test_expand_dates_rejects_malformed_items(item: str) -> None:
         "unknown-top-level-key",
         "unknown-year-schedule-key",
         "unknown-office-hours-key",
+        "complete-must-be-a-boolean",
+        "unknown-year-schedule-key-final",
+        "package-until-implausible",
     ],
 )
 def test_malformed_config_is_rejected_naming_the_bad_value(
@@ -313,12 +411,18 @@ def test_load_calendar_config_reads_the_calendar_section(tmp_path: Path) -> None
         "  extra_holidays: [2026-09-30]\n"  # unquoted: YAML makes it a date
         "  years:\n"
         "    2027:\n"
-        "      holidays: ['2027-01-01..2027-01-03']\n",
+        "      holidays: ['2027-01-01..2027-01-03']\n"
+        "      complete: true\n"
+        "    2028:\n"
+        "      holidays: ['2028-01-01']\n"
+        "  package_until: 2025\n",
         encoding="utf-8",
     )
     config = load_calendar_config(path)
     assert config.extra_holidays == ["2026-09-30"]
     assert config.years[2027].holidays == ["2027-01-01..2027-01-03"]
+    assert (config.years[2027].complete, config.years[2028].complete) == (True, False)
+    assert config.package_until == 2025
 
 
 def test_load_calendar_config_defaults_without_a_section(tmp_path: Path) -> None:

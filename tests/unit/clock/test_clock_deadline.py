@@ -21,10 +21,17 @@ from hub.errors import CalendarError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()
-CAL_2027 = WorkCalendar(
-    CalendarConfig.model_validate(
-        {"years": {2027: {"holidays": ["2027-01-01..2027-01-03"], "workdays": []}}}
-    )
+
+
+def calendar(**config: object) -> WorkCalendar:
+    return WorkCalendar(CalendarConfig.model_validate(config))
+
+
+# Tests past the data pin the package's last year, so they hold whatever release is installed.
+UNTIL_2025 = calendar(package_until=2025)  # 2026 is past the data
+UNTIL_2026 = calendar(package_until=2026)  # 2027 is past the data
+CAL_2027 = calendar(
+    package_until=2026, years={2027: {"holidays": ["2027-01-01..2027-01-03"], "complete": True}}
 )
 
 
@@ -193,17 +200,17 @@ def test_before_specs(instant: str, spec: str, due: str) -> None:
     assert deadline_from(CAL, at(instant), spec).due == at(due)
 
 
-def test_crossing_into_unknown_2027_is_provisional_and_monday_to_friday() -> None:
-    # Given 2026-12-30 (Wed): day 1 = Thu 12-31, day 2 = Fri 2027-01-01 (unknown, so a workday),
-    # day 3 = Mon 2027-01-04
-    deadline = deadline_from(CAL, at("2026-12-30T10:00"), "3wd")
-    assert deadline.due == at("2027-01-05T00:00")
+def test_crossing_into_unknown_2027_is_provisional_and_skips_new_years_day() -> None:
+    # Given 2026-12-30 (Wed): day 1 = Thu 12-31; 2027-01-01 (Fri) is 元旦 by statute, then the
+    # weekend: day 2 = Mon 01-04, day 3 = Tue 01-05
+    deadline = deadline_from(UNTIL_2026, at("2026-12-30T10:00"), "3wd")
+    assert deadline.due == at("2027-01-06T00:00")
     assert deadline.provisional
     assert deadline.provisional_years == (2027,)
-    assert deadline.display() == "2027-01-04 24:00 (暂定 provisional)"
+    assert deadline.display() == "2027-01-05 24:00 (暂定 provisional)"
 
 
-def test_a_2027_year_schedule_makes_the_same_deadline_final() -> None:
+def test_a_complete_2027_year_schedule_makes_the_same_deadline_final() -> None:
     # 2027-01-01..03 off: day 1 = 12-31, day 2 = Mon 01-04, day 3 = Tue 01-05
     deadline = deadline_from(CAL_2027, at("2026-12-30T10:00"), "3wd")
     assert deadline.due == at("2027-01-06T00:00")
@@ -212,26 +219,98 @@ def test_a_2027_year_schedule_makes_the_same_deadline_final() -> None:
     assert deadline.display() == "2027-01-05 24:00"
 
 
+def test_an_incomplete_2027_year_schedule_stays_provisional() -> None:
+    # the operator listed 01-04 as a local day off but did not say the year is complete
+    partial = calendar(package_until=2026, years={2027: {"holidays": ["2027-01-04"]}})
+    deadline = deadline_from(partial, at("2026-12-30T10:00"), "3wd")
+    assert deadline.due == at("2027-01-07T00:00")  # 12-31, (元旦, weekend, 01-04 off) 01-05, 01-06
+    assert deadline.provisional_years == (2027,)
+
+
 @pytest.mark.parametrize(
-    ("calendar", "due", "provisional"),
-    [(CAL, "2027-01-01T12:00", True), (CAL_2027, "2027-01-04T12:00", False)],
+    ("start", "spec", "due"),
+    [
+        ("2025-12-30T10:00", "2wd", "2026-01-03T00:00"),
+        ("2026-02-13T10:00", "1wd", "2026-02-21T00:00"),
+        ("2026-02-12T10:00", "3wd", "2026-02-24T00:00"),
+        ("2026-04-02T10:00", "2wd", "2026-04-07T00:00"),
+        ("2026-04-30T10:00", "1wd", "2026-05-05T00:00"),
+        ("2026-06-18T10:00", "1wd", "2026-06-23T00:00"),
+        ("2026-09-24T10:00", "1wd", "2026-09-29T00:00"),
+        ("2026-09-30T16:00", "1wd", "2026-10-06T00:00"),
+        ("2026-09-30T16:00", "0.5wd", "2026-10-05T12:00"),
+        ("2026-10-01T10:00", "same_day", "2026-10-06T00:00"),
+        ("2026-10-09T10:00", "1wd", "2026-10-13T00:00"),
+    ],
+    ids=[
+        "new-years-day-thursday",
+        "spring-festival-eve-to-third-day",
+        "spring-festival-over-the-weekend",
+        "qingming-sunday-is-no-extra-day",
+        "labour-day-friday-then-weekend",
+        "dragon-boat-friday",
+        "mid-autumn-friday",
+        "national-day-thursday-to-saturday",
+        "national-day-half-day",
+        "same-day-on-national-day",
+        "no-tiaoxiu-saturday-is-invented",
+    ],
+)
+def test_past_the_data_the_statutory_holidays_are_skipped(start: str, spec: str, due: str) -> None:
+    # Given a calendar whose package data ends with 2025, 2026 follows the statute only
+    with capture_logs():
+        deadline = deadline_from(UNTIL_2025, at(start), spec)
+    assert deadline.due == at(due)
+    assert deadline.provisional_years == (2026,)
+    assert deadline.display().endswith("(暂定 provisional)")
+
+
+@pytest.mark.parametrize(
+    ("calendar_", "due", "provisional"),
+    [(UNTIL_2026, "2027-01-04T12:00", True), (CAL_2027, "2027-01-04T12:00", False)],
     ids=["package-only", "with-2027-schedule"],
 )
-def test_half_day_into_2027(calendar: WorkCalendar, due: str, provisional: bool) -> None:
-    deadline = deadline_from(calendar, at("2026-12-31T15:00"), "0.5wd")
+def test_half_day_into_2027(calendar_: WorkCalendar, due: str, provisional: bool) -> None:
+    deadline = deadline_from(calendar_, at("2026-12-31T15:00"), "0.5wd")
     assert (deadline.due, deadline.provisional) == (at(due), provisional)
 
 
 def test_same_day_on_new_years_eve_does_not_consult_2027() -> None:
-    deadline = deadline_from(CAL, at("2026-12-31T10:00"), "same_day")
+    deadline = deadline_from(UNTIL_2026, at("2026-12-31T10:00"), "same_day")
     assert deadline.due == at("2027-01-01T00:00")
     assert not deadline.provisional
 
 
+@pytest.mark.parametrize(
+    ("spec", "due"),
+    [
+        ("-0.5wd", "2026-12-31T13:30"),
+        ("-1wd", "2026-12-31T09:00"),
+        ("-1.5wd", "2026-12-30T13:30"),
+        ("-3wd", "2026-12-29T09:00"),
+    ],
+)
+def test_a_reminder_before_a_final_deadline_is_final(spec: str, due: str) -> None:
+    # Given a final claim deadline at the very end of the known data (2026-12-31 24:00)
+    claim = deadline_from(UNTIL_2026, at("2026-12-30T10:00"), "1wd")
+    assert (claim.due, claim.provisional) == (at("2027-01-01T00:00"), False)
+    # When a reminder counts back from it, Then it never consults 2027
+    with capture_logs() as logs:
+        reminder = deadline_from(UNTIL_2026, claim.due, spec)
+    assert (reminder.due, reminder.provisional, logs) == (at(due), False, [])
+
+
+def test_a_reminder_before_a_provisional_deadline_inside_the_unknown_is_provisional() -> None:
+    claim = deadline_from(UNTIL_2026, at("2026-12-30T10:00"), "3wd")  # 2027-01-05 24:00
+    with capture_logs():
+        reminder = deadline_from(UNTIL_2026, claim.due, "-1wd")
+    assert (reminder.due, reminder.provisional_years) == (at("2027-01-05T09:00"), (2027,))
+
+
 def test_provisional_deadline_logs_an_event() -> None:
     with capture_logs() as logs:
-        deadline_from(CAL, at("2026-12-30T10:00"), "3wd")
-        deadline_from(CAL, at("2026-09-30T16:00"), "1wd")
+        deadline_from(UNTIL_2026, at("2026-12-30T10:00"), "3wd")
+        deadline_from(UNTIL_2026, at("2026-09-30T16:00"), "1wd")
     assert logs == [
         {
             "event": "calendar.provisional",
@@ -239,8 +318,8 @@ def test_provisional_deadline_logs_an_event() -> None:
             "years": [2027],
             "start": "2026-12-30T10:00:00+08:00",
             "spec": "3wd",
-            "due": "2027-01-05T00:00:00+08:00",
-            "calendar_version": CAL.version,
+            "due": "2027-01-06T00:00:00+08:00",
+            "calendar_version": UNTIL_2026.version,
         }
     ]
 
@@ -303,8 +382,9 @@ def test_due_is_an_exclusive_bound() -> None:
 
 
 def test_display_without_the_provisional_note() -> None:
-    deadline = deadline_from(CAL, at("2026-12-30T10:00"), "3wd")
-    assert deadline.display(note=False) == "2027-01-04 24:00"
+    with capture_logs():
+        deadline = deadline_from(UNTIL_2026, at("2026-12-30T10:00"), "3wd")
+    assert deadline.display(note=False) == "2027-01-05 24:00"
 
 
 def test_malformed_spec_text_raises_calendar_error() -> None:

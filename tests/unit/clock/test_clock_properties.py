@@ -1,6 +1,8 @@
 """Property tests: deadlines never precede their start, land on working days, grow with N.
 
-Starts range over 2025..2027 so that some runs cross into the unknown (weekday-fallback) 2027.
+The calendar pretends chinesecalendar stops at 2025 (``package_until``), and starts range over
+2024..2026 so that some runs cross into 2026, computed from the statutory holidays and Mon–Fri:
+the properties hold whatever release of the package is installed.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from hub.clock.calendar import WorkCalendar
+from hub.clock.calendar import CalendarConfig, WorkCalendar
 from hub.clock.deadline import Deadline, compute_deadline
 from hub.clock.spec import DeadlineSpec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CAL = WorkCalendar()
+CAL = WorkCalendar(CalendarConfig(package_until=2025))
 SLOT_ENDS = {time(12, 0), time(17, 30)}
 
-starts = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 6, 30, 23, 59)).map(
+starts = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2026, 6, 30, 23, 59)).map(
     lambda dt: dt.replace(second=0, microsecond=0, tzinfo=SHANGHAI)
 )
 
@@ -95,7 +97,18 @@ def test_before_specs_precede_the_instant_and_move_earlier_with_n(
 def test_provisional_exactly_when_an_unknown_year_is_involved(start: datetime, n: int) -> None:
     deadline = due(start, 2 * n)
     assert deadline.provisional == bool(deadline.provisional_years)
-    if deadline.due.date() - timedelta(days=1) >= date(2027, 1, 1):
-        assert deadline.provisional_years == (2027,)
-    if deadline.due.date() <= date(2027, 1, 1):
+    if deadline.due.date() - timedelta(days=1) >= date(2026, 1, 1):
+        assert deadline.provisional_years == (2026,)
+    if deadline.due.date() <= date(2026, 1, 1):
         assert not deadline.provisional
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=starts, n=st.integers(1, 30), k=st.integers(1, 60))
+def test_before_specs_from_a_final_deadline_are_final(start: datetime, n: int, k: int) -> None:
+    # a reminder counts back from the deadline; up to the start it crosses only known days
+    deadline = due(start, n)
+    if deadline.provisional:
+        return
+    back = due(deadline.due, min(k, n), before=True)
+    assert not back.provisional, (start, n, k, back)
