@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import structlog
 import typer
 import uvicorn
 
 from hub.cli.context import masked_url
 from hub.cli.output import console, emit_json, err_console
+from hub.core.hub import Hub
 from hub.core.runtime import RuntimeConfig
-from hub.errors import ConfigError, HubError, MessageError
+from hub.errors import ConfigError, FieldProblem, HubError, MessageError, RoutingError
 from hub.logging import configure_logging
+from hub.message import Channel
 from hub.service import HubService, Settings, build_service
 
+log = structlog.get_logger(__name__)
 DEMO_START = dt.datetime(2026, 10, 8, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
@@ -81,30 +86,74 @@ def push(
     files: list[Path] = typer.Argument(..., help="消息 JSON 文件"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """登记推送：把消息直接写入账本（纸质登记、批量导入）；运行中的 Hub 会接着路由投递。"""
-    from hub.validation import parse_message
+    """登记推送：把消息直接写入账本（纸质登记、批量导入）；运行中的 Hub 会接着路由投递。
 
+    无法受理的文件与经接口推送一样隔离登记（打印隔离编号），命令以非零状态退出。
+    """
     service = build_service(_settings(None, runtime=RuntimeConfig()))
     service.hub.fast_path = False  # the running hub's relay publishes these
-    results: list[dict[str, object]] = []
-    failed = False
-    for path in files:
-        try:
-            accepted = service.hub.accept(parse_message(path.read_bytes()))
-            results.append(
-                {
-                    "file": str(path),
-                    "message_id": accepted.message_id,
-                    "duplicate": accepted.duplicate,
-                }
-            )
-        except (MessageError, HubError, OSError) as exc:
-            failed = True
-            results.append({"file": str(path), "error": str(exc)})
-    service.hub.close()
+    try:
+        results = [_push_file(service.hub, path) for path in files]
+    finally:
+        service.hub.close()
     _report_pushes(results, as_json)
-    if failed:
+    if any("error" in r for r in results):
         raise typer.Exit(1)
+
+
+def _push_file(hub: Hub, path: Path) -> dict[str, object]:
+    """Accept one file; quarantine it (non-empty) when it is invalid or cannot be routed."""
+    from hub.validation import parse_message, split_bilingual
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return {"file": str(path), "error": f"无法读取文件 (cannot read the file): {exc}"}
+    try:
+        accepted = hub.accept(parse_message(raw))
+    except MessageError as exc:
+        return _refused(hub, path, raw, exc.problems)
+    except RoutingError as exc:
+        zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
+        return _refused(hub, path, raw, [FieldProblem("", zh, en)])
+    except HubError as exc:
+        return {"file": str(path), "error": str(exc)}
+    return {"file": str(path), "message_id": accepted.message_id, "duplicate": accepted.duplicate}
+
+
+def _refused(hub: Hub, path: Path, raw: bytes, problems: list[FieldProblem]) -> dict[str, object]:
+    """Record a refused file in the quarantine, like the API does; an empty file is not kept."""
+    result: dict[str, object] = {
+        "file": str(path),
+        "error": "\n".join(str(p) for p in problems),
+        "problems": [{"path": p.path, "zh": p.zh, "en": p.en} for p in problems],
+    }
+    if raw.strip():
+        channel, source_id = _claimed_source(raw)
+        qid = hub.quarantine_input(channel=channel, raw=raw, problems=problems, source_id=source_id)
+        log.warning(
+            "message.rejected", quarantine_id=qid, problems=len(problems), channel=channel.value
+        )
+        result["quarantine_id"] = qid
+    return result
+
+
+def _claimed_source(raw: bytes) -> tuple[Channel, str]:
+    """The channel and source id a refused file names, for its quarantine record.
+
+    What cannot be read as such is recorded as paper (``hub push`` registers paper and imports).
+    """
+    try:
+        source = json.loads(raw).get("source")
+    except (ValueError, RecursionError, AttributeError):
+        source = None
+    source = source if isinstance(source, dict) else {}
+    channel = str(source.get("channel"))
+    source_id = source.get("source_id")
+    return (
+        Channel(channel) if channel in {c.value for c in Channel} else Channel.PAPER,
+        source_id[:200] if isinstance(source_id, str) else "",
+    )
 
 
 def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
@@ -112,7 +161,12 @@ def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
         emit_json(results)
         return
     for r in results:
-        if "error" in r:
+        if "quarantine_id" in r:
+            console.print(
+                f"[red]未受理，已隔离[/red] {r['file']}  隔离编号 #{r['quarantine_id']}"
+                f"（hub quarantine show {r['quarantine_id']}）\n{r['error']}"
+            )
+        elif "error" in r:
             console.print(f"[red]未受理[/red] {r['file']}\n{r['error']}")
         else:
             note = "（重复，已忽略）" if r["duplicate"] else ""
