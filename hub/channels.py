@@ -23,6 +23,7 @@ class Purpose(StrEnum):
     ESCALATION = "escalation"  # to the next step of the escalation chain
     AUTO_CLAIMED = "auto_claimed"  # 超时自动认领 notice to the late department
     NOTICE = "notice"  # anything else worth telling (objection window closed, deemed agreed)
+    DELIVERY_FAILED = "delivery_failed"  # 投递失败: to the sender, the push reached nobody
 
     @property
     def label(self) -> str:
@@ -32,6 +33,7 @@ class Purpose(StrEnum):
             "escalation": "逾期升级",
             "auto_claimed": "超时自动认领通知",
             "notice": "通知",
+            "delivery_failed": "投递失败通知",
         }[self.value]
 
 

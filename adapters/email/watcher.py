@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from adapters.email.config import EmailConfig, ServerConfig
 from adapters.email.imap import (
@@ -43,6 +43,7 @@ from adapters.email.imap import (
 )
 from adapters.email.inbound import InboundProcessor, Outcome
 from adapters.email.trust import Directory
+from hub.backoff import backoff_wait
 from hub.blobs import BlobStore
 from hub.clock.now import Clock
 from hub.core.api import HubApi
@@ -140,7 +141,7 @@ class MailWatcher:
         self.cursors = CursorStore(db, clock)
         self.key = f"{self.server.username or ''}/{config.mailbox}"
         self.log = log.bind(mailbox=self.key, host=self.server.host, port=self.server.port)
-        self._backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
+        self._backoff = backoff_wait(1, 60)
         self.oversize = config.max_attachment_bytes * 4 // 3 + (1 << 20)  # base64 + text
 
     async def run(self, stop: asyncio.Event) -> None:

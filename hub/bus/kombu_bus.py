@@ -48,11 +48,10 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential,
-    wait_random,
 )
 from tenacity.wait import wait_base
 
+from hub.backoff import backoff_wait
 from hub.bus.base import BatchHandler, Body, Handler
 from hub.bus.errors import BusConfigError, BusMessageError, BusUnavailable
 
@@ -348,11 +347,7 @@ class KombuBus:
                 connection.heartbeat_check()
 
     def _backoff(self) -> wait_base:
-        # wait_exponential_jitter spells its first argument differently across tenacity 8 and 9
-        initial = self._options.backoff_initial
-        return wait_exponential(multiplier=initial, max=self._options.backoff_max) + wait_random(
-            0, initial
-        )
+        return backoff_wait(self._options.backoff_initial, self._options.backoff_max)
 
 
 def _connection(url: str, options: KombuBusOptions) -> Any:

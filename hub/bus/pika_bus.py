@@ -57,9 +57,10 @@ from urllib.parse import parse_qs, urlsplit
 import pika
 import structlog
 from pika import exceptions as pika_exceptions
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception
 from tenacity.wait import wait_base
 
+from hub.backoff import backoff_wait
 from hub.bus import topology
 from hub.bus.base import BatchHandler, Body, Handler
 from hub.bus.errors import BusConfigError, BusError, BusMessageError, BusUnavailable
@@ -480,10 +481,7 @@ def _check_consumers(channel: Any, consumers: int) -> None:
 
 
 def _backoff(initial: float, most: float) -> wait_base:
-    try:  # tenacity >= 9.2 calls the first wait "multiplier", older ones "initial"
-        return wait_exponential_jitter(multiplier=initial, max=most, jitter=initial)
-    except TypeError:
-        return wait_exponential_jitter(initial=initial, max=most, jitter=initial)
+    return backoff_wait(initial, most)
 
 
 def _pause(stop: threading.Event, seconds: float) -> None:

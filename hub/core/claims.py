@@ -1,9 +1,11 @@
 """Claims, objections and replies from departments, against the delivery's current state.
 
-Every action locks the delivery row, so a claim racing the deadline engine's auto-claim has one
-winner: whichever commits first. A claim after the deadline (before the engine fired) is
-recorded as 超时认领 (``claimed_late``); a claim after an auto-claim is refused (409) and the
-refusal is on record too. Repeating a claim that succeeded is answered with the same result.
+Every action locks the delivery row before touching its timers (the hub's one lock order), so a
+claim racing the deadline engine's auto-claim has one winner: whichever commits first, and no
+deadlock. A claim before the push was confirmed delivered (no deadline yet) is on time. A
+claim after the deadline (before the engine fired) is recorded as 超时认领 (``claimed_late``);
+a claim after an auto-claim is refused (409) and the refusal is on record too. Repeating a
+claim that succeeded is answered with the same result.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from __future__ import annotations
 import datetime as dt
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from hub.clock.deadline import display_instant
 from hub.core.api import ActionResult
+from hub.core.deadline_plan import cancel_timers
+from hub.core.states import CLAIM_TIMERS, ClaimState, ObjectionState, ReplyState
 from hub.errors import ForbiddenError, NotFoundError, StateConflictError
 from hub.ledger.events import delivery_event
-from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow, TimerRow
+from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow
 from hub.message import Channel
 
 log = structlog.get_logger(__name__)
-CLAIM_TIMERS = ("remind", "claim_timeout", "escalate")
 
 
 def load_for_action(
@@ -51,7 +53,7 @@ def claim(
     now: dt.datetime,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
-    if row.claim_state in ("claimed", "claimed_late"):
+    if row.claim_state in (ClaimState.CLAIMED, ClaimState.CLAIMED_LATE):
         return ActionResult(
             delivery_id,
             row.claim_state,
@@ -59,13 +61,13 @@ def claim(
             late=row.claim_state == "claimed_late",
             note_zh="已认领，无需重复认领",
         )
-    if row.claim_state == "auto_claimed":
+    if row.claim_state == ClaimState.AUTO_CLAIMED:
         raise StateConflictError(
             f"该推送已于 {display_instant(row.claimed_at)} 超时自动认领",
             f"already auto-claimed at {_iso(row.claimed_at)}",
         )
     late = row.claim_due is not None and now >= row.claim_due
-    state = "claimed_late" if late else "claimed"
+    state = ClaimState.CLAIMED_LATE if late else ClaimState.CLAIMED
     _set_claimed(session, row, state=state, actor=actor, channel=channel, now=now)
     return ActionResult(
         delivery_id, state, now, late=late, note_zh="超时认领，已记录" if late else "认领成功"
@@ -74,7 +76,7 @@ def claim(
 
 def auto_claim(session: Session, row: DeliveryRow, *, now: dt.datetime) -> None:
     """超时自动认领 by the deadline engine (caller holds the row lock and checked it is open)."""
-    _set_claimed(session, row, state="auto_claimed", actor="hub", channel=None, now=now)
+    _set_claimed(session, row, state=ClaimState.AUTO_CLAIMED, actor="hub", channel=None, now=now)
 
 
 def _set_claimed(
@@ -122,16 +124,16 @@ def object_to(
     now: dt.datetime,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
-    if row.objection_state == "none":
+    if row.objection_state == ObjectionState.NONE:
         raise StateConflictError("该类推送未设异议期", "this delivery has no objection window")
-    if row.objection_state == "deemed_accepted" or (
+    if row.objection_state == ObjectionState.DEEMED_ACCEPTED or (
         row.objection_due is not None and now >= row.objection_due
     ):
         raise StateConflictError(
             f"异议期已于 {display_instant(row.objection_due)} 届满，视为认可",
             "the objection window has closed: deemed accepted",
         )
-    row.objection_state, row.version = "raised", row.version + 1
+    row.objection_state, row.version = ObjectionState.RAISED, row.version + 1
     session.add(
         ObjectionRow(
             delivery_id=delivery_id, reason=reason, actor=actor, channel=channel.value, at=now
@@ -163,13 +165,13 @@ def reply(
     reply_message_id: str | None = None,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
-    if row.reply_state == "deemed_agreed":
+    if row.reply_state == ReplyState.DEEMED_AGREED:
         raise StateConflictError(
             f"回复期已于 {display_instant(row.reply_due)} 届满，视为同意",
             "the reply window has closed: deemed agreed",
         )
     late = row.reply_due is not None and now >= row.reply_due
-    row.reply_state, row.version = "replied", row.version + 1
+    row.reply_state, row.version = ReplyState.REPLIED, row.version + 1
     session.add(
         ReplyRow(
             delivery_id=delivery_id,
@@ -193,22 +195,6 @@ def reply(
     )
     return ActionResult(
         delivery_id, "replied", now, late=late, note_zh="逾期回复，已记录" if late else "回复已记录"
-    )
-
-
-def cancel_timers(
-    session: Session, delivery_id: str, actions: tuple[str, ...], *, now: dt.datetime
-) -> None:
-    session.execute(
-        update(TimerRow)
-        .where(
-            TimerRow.delivery_id == delivery_id,
-            TimerRow.action.in_(actions),
-            TimerRow.fired_at.is_(None),
-            TimerRow.cancelled_at.is_(None),
-        )
-        .values(cancelled_at=now)
-        .execution_options(synchronize_session=False)  # loaded timers: only fired_at is written
     )
 
 

@@ -27,11 +27,11 @@ from hub.core.deadlines import fire_due
 from hub.core.dispatch import Dispatcher, RetryPolicy
 from hub.core.ingest import accept_message, quarantine
 from hub.core.recompute import recompute_provisional
+from hub.core.relay import Relay, RelayPolicy
 from hub.core.routing_stage import route_job
 from hub.errors import ActionError, FieldProblem, NotFoundError
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
-from hub.ledger.outbox import mark_published, stale_queues, stale_rows, unpublished_rows
 from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
@@ -69,45 +69,10 @@ class Hub:
         except Exception as exc:  # noqa: BLE001 - any bus failure: the relay republishes
             log.warning("bus.publish_deferred", jobs=len(items), error=str(exc))
 
-    def relay(self, *, limit: int = 500, redeliver_after: float = 30.0) -> int:
-        """Publish due outbox rows never published (delayed retries, deferred fast-path
-        publishes), and republish stale ones (published ``redeliver_after`` ago, not done, not
-        leased: their bus message may be lost) of the queues the bus holds nothing for.
-
-        A queue with messages waiting is only behind: republishing its old rows would flood it
-        with copies (a backfill's backlog), so its stale rows wait until it has drained.
-        """
-        now = self.clock.now()
-        stale_after = dt.timedelta(seconds=redeliver_after)
-        with self.db.transaction() as session:
-            rows = unpublished_rows(session, now=now, limit=limit)
-            if len(rows) < limit:
-                drained = {
-                    queue
-                    for queue in stale_queues(session, now=now, redeliver_after=stale_after)
-                    if not self._queue_busy(queue)
-                }
-                rows += stale_rows(
-                    session,
-                    now=now,
-                    limit=limit - len(rows),
-                    redeliver_after=stale_after,
-                    queues=drained,
-                )
-            if not rows:
-                return 0
-            self.bus.publish_many([(r.queue, {"outbox_id": r.id, **r.payload}) for r in rows])
-            mark_published(session, [r.id for r in rows], now=now)
-        return len(rows)
-
-    def _queue_busy(self, queue: str) -> bool:
-        """True when the bus says ``queue`` has messages waiting (unknown counts as idle)."""
-        try:
-            depth = self.bus.depth(queue)
-        except Exception as exc:  # noqa: BLE001 - unknown: republish, as without the check
-            log.warning("bus.depth_unknown", queue=queue, error=str(exc))
-            return False
-        return bool(depth)
+    def relay(self, policy: RelayPolicy | None = None) -> int:
+        """One outbox relay pass (``hub.core.relay``): publish due jobs, republish lost ones,
+        quarantine jobs that always fail. Returns how many jobs it published or quarantined."""
+        return Relay(self.db, self.bus, self.clock).run(policy or RelayPolicy())
 
     # -- HubApi -------------------------------------------------------------------------------
     def accept(self, message: CanonicalMessage) -> Accepted:
@@ -174,8 +139,7 @@ class Hub:
         """Run ``apply`` in a transaction; a refusal goes on record in a transaction of its own."""
         now = self.clock.now()
         try:
-            with self.db.transaction() as session:
-                return apply(session, now)
+            return self.db.retrying(lambda session: apply(session, now))
         except ActionError as exc:
             if not isinstance(exc, NotFoundError):
                 with self.db.transaction() as session:
@@ -308,8 +272,8 @@ class Hub:
 
     def tick(self, *, limit: int = 200) -> int:
         """One deadline-engine step: fire due timers; returns how many jobs it created."""
-        with self.db.transaction() as session:
-            jobs = fire_due(session, self.router, now=self.clock.now(), limit=limit)
+        now = self.clock.now()
+        jobs = self.db.retrying(lambda s: fire_due(s, self.router, now=now, limit=limit))
         self.publish(jobs)
         return len(jobs)
 
@@ -320,8 +284,8 @@ class Hub:
 
     def recompute_provisional(self) -> int:
         """Recompute provisional deadlines the current calendar can now settle."""
-        with self.db.transaction() as session:
-            return recompute_provisional(session, self.router.calendar, now=self.clock.now())
+        now = self.clock.now()
+        return self.db.retrying(lambda s: recompute_provisional(s, self.router.calendar, now=now))
 
     def close(self) -> None:
         self.runner.close()

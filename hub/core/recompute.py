@@ -3,7 +3,8 @@
 A delivery routed while its deadline fell in a year with no holiday schedule was computed
 Monday–Friday and flagged provisional, with the calendar version it used. When the operator adds
 that year (``calendar.years`` in routing.yaml) the version changes; this pass recomputes each
-such delivery from its arrival instant and the specs it was routed with, moves its open timers,
+such delivery from the instant it was delivered and the specs it was routed with, moves its
+open timers (the delivery row is locked first, then its timers: the hub's one lock order),
 and records ``deadline.recomputed`` with the old and new instants.
 """
 
@@ -17,18 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.clock.calendar import WorkCalendar
-from hub.clock.deadline import Deadline, compute_deadline
-from hub.clock.spec import DeadlineSpec
+from hub.core.deadline_plan import DeadlinePlan, plan_deadlines
 from hub.ledger.events import delivery_event
 from hub.ledger.schema import DeliveryRow, TimerRow
 
 log = structlog.get_logger(__name__)
-_TIMER_FOR = {
-    "claim_due": "claim_timeout",
-    "objection_due": "objection_close",
-    "reply_due": "reply_close",
-}
-_SPEC_FOR = {"claim_due": "claim", "objection_due": "objection", "reply_due": "reply"}
 
 
 def recompute_provisional(
@@ -52,22 +46,22 @@ def _recompute(
     session: Session, calendar: WorkCalendar, delivery: DeliveryRow, now: dt.datetime
 ) -> None:
     changes: dict[str, Any] = {}
-    provisional = False
-    for field, rule in _SPEC_FOR.items():
-        spec_text = delivery.rules.get(rule)
-        if not spec_text:
-            continue
-        deadline = compute_deadline(calendar, delivery.arrived_at, DeadlineSpec.parse(spec_text))
-        provisional = provisional or deadline.provisional
-        old = getattr(delivery, field)
-        if old != deadline.due:
-            setattr(delivery, field, deadline.due)
-            _move_timer(session, delivery.delivery_id, _TIMER_FOR[field], deadline.due)
-            changes[field] = {"from": _iso(old), "to": deadline.due.isoformat()}
-        if field == "claim_due":
-            _move_reminders(session, calendar, delivery, deadline)
+    if delivery.delivered_at is None:  # bounced meanwhile: deadlines start on the next delivery
+        plan = None
+    else:
+        plan = plan_deadlines(calendar, delivery.rules, delivery.delivered_at)
+        for field, deadline in (
+            ("claim_due", plan.claim),
+            ("objection_due", plan.objection),
+            ("reply_due", plan.reply),
+        ):
+            old, new = getattr(delivery, field), deadline.due if deadline else None
+            if old != new:
+                setattr(delivery, field, new)
+                changes[field] = {"from": _iso(old), "to": _iso(new)}
+        _move_timers(session, delivery.delivery_id, plan)
     old_version, delivery.calendar_version = delivery.calendar_version, calendar.version
-    delivery.provisional = provisional
+    delivery.provisional = bool(plan and plan.provisional)
     delivery_event(
         session,
         "deadline.recomputed",
@@ -76,7 +70,7 @@ def _recompute(
         data={
             "calendar_from": old_version,
             "calendar_to": calendar.version,
-            "provisional": provisional,
+            "provisional": delivery.provisional,
             "changes": changes,
         },
     )
@@ -84,38 +78,24 @@ def _recompute(
         "deadline.recomputed",
         delivery_id=delivery.delivery_id,
         message_id=delivery.message_id,
-        provisional=provisional,
+        provisional=delivery.provisional,
     )
 
 
-def _move_timer(session: Session, delivery_id: str, action: str, due: dt.datetime) -> None:
-    timer = session.scalar(
+def _move_timers(session: Session, delivery_id: str, plan: DeadlinePlan) -> None:
+    """Move the delivery's open timers to the plan's instants (fired ones stay as they were)."""
+    due = {(t.action.value, t.step): t.due for t in plan.timers}
+    timers = session.scalars(
         select(TimerRow).where(
             TimerRow.delivery_id == delivery_id,
-            TimerRow.action == action,
             TimerRow.fired_at.is_(None),
             TimerRow.cancelled_at.is_(None),
         )
     )
-    if timer is not None:
-        timer.due_at = due
-
-
-def _move_reminders(
-    session: Session, calendar: WorkCalendar, delivery: DeliveryRow, claim: Deadline
-) -> None:
-    for step, text in enumerate(delivery.rules.get("reminders") or []):
-        timer = session.scalar(
-            select(TimerRow).where(
-                TimerRow.delivery_id == delivery.delivery_id,
-                TimerRow.action == "remind",
-                TimerRow.step == step,
-                TimerRow.fired_at.is_(None),
-                TimerRow.cancelled_at.is_(None),
-            )
-        )
-        if timer is not None:
-            timer.due_at = compute_deadline(calendar, claim.due, DeadlineSpec.parse(text)).due
+    for timer in timers:
+        new = due.get((timer.action, timer.step))
+        if new is not None:
+            timer.due_at = new
 
 
 def _iso(value: dt.datetime | None) -> str | None:

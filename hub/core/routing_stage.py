@@ -1,6 +1,9 @@
-"""Routing stage: a committed message becomes one delivery per recipient, with its timers.
+"""Routing stage: a committed message becomes one delivery per recipient, with its push job.
 
-Runs as the consumer of ``hub.route``. The outbox row is completed in the same transaction as
+Runs as the consumer of ``hub.route``. Sender lateness counts from the instant the hub accepted
+the message, however long it waited for routing; the deliveries' claim, objection and reply
+deadlines are only rules here and start when the push reaches the department
+(``hub/core/deadline_plan.py``). The outbox row is completed in the same transaction as
 the deliveries, so a redelivered job changes nothing. A message that cannot be routed is
 quarantined with the reason, and can be replayed after the config is fixed.
 """
@@ -13,14 +16,14 @@ import json
 import structlog
 from sqlalchemy.orm import Session
 
-from hub.bus.topology import deliver_queue
-from hub.channels import Purpose
 from hub.core.codec import message_from_json
 from hub.core.ids import delivery_id
+from hub.core.jobs import push_job
+from hub.core.states import ClaimState, MessageState, ObjectionState, ReplyState, TransportState
 from hub.errors import FieldProblem, HubError
 from hub.ledger.events import append_event
 from hub.ledger.outbox import complete, enqueue
-from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow, TimerRow
+from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
 from hub.message import CanonicalMessage
 from hub.routing.decision import RecipientDecision, RoutingResult
 from hub.routing.router import Router
@@ -36,33 +39,39 @@ def route_job(
     if outbox_id is not None and not complete(session, outbox_id, now=now):
         return []  # another copy of this job already ran
     row = session.get(MessageRow, message_id)
-    if row is None or row.state != "accepted":
+    if row is None or row.state != MessageState.ACCEPTED:
         return []
     message = message_from_json(row.payload)
-    try:
-        result = router.resolve(message, now)  # deadlines count from routing (= arrival, or replay)
+    try:  # sender lateness counts from acceptance, whenever the backlog lets routing run
+        result = router.resolve(message, row.accepted_at)
     except HubError as exc:
-        _quarantine_unroutable(session, row, exc, now)
+        _quarantine_unroutable(session, row, _problem(exc), now)
         return []
-    published = _record(session, row, message, result, now)
+    except Exception as exc:  # noqa: BLE001 - a message routing cannot handle: quarantined
+        log.exception("message.routing_crashed", message_id=message_id)
+        problem = FieldProblem(
+            "", f"路由时出错：{type(exc).__name__}: {exc}", f"routing failed: {exc!r}"
+        )
+        _quarantine_unroutable(session, row, problem, now)
+        return []
+    published = _record(session, router, row, message, result, now)
     log.info("message.routed", message_id=message_id, recipients=len(result.recipients))
     return published
 
 
 def _record(
     session: Session,
+    router: Router,
     row: MessageRow,
     message: CanonicalMessage,
     result: RoutingResult,
     now: dt.datetime,
 ) -> list[OutboxRow]:
-    row.state = "routed"
+    row.state = MessageState.ROUTED
     out: list[OutboxRow] = []
     for decision in result.recipients:
-        delivery = _delivery(row, decision, now)
+        delivery = _delivery(row, decision, router)
         session.add(delivery)
-        session.flush()
-        _timers(session, delivery, decision)
         append_event(
             session,
             "delivery.created",
@@ -74,26 +83,14 @@ def _record(
                 "route": decision.route_id,
                 "policy": decision.policy_id,
                 "channels": [c.value for c in decision.channels],
-                "claim_due": _iso(delivery.claim_due),
-                "provisional": delivery.provisional,
+                "claim": delivery.rules["claim"],  # counted from delivery, not from here
+                "accepted_at": row.accepted_at.isoformat(),
             },
         )
         if decision.push_check is not None and decision.push_check.late:
             row.push_late = True
-        job = enqueue(
-            session,
-            deliver_queue(decision.channels[0].value),
-            {
-                "delivery_id": delivery.delivery_id,
-                "purpose": Purpose.PUSH.value,
-                "channel": decision.channels[0].value,
-                "target": decision.department_id,
-                "round": 0,
-            },
-            now=now,
-            published=True,
-        )
-        out.append(job)
+        job = push_job(delivery.delivery_id, decision.department_id, delivery.channels)
+        out.append(enqueue(session, job.queue, job.to_payload(), now=now, published=True))
     if row.push_late:
         append_event(
             session,
@@ -106,14 +103,19 @@ def _record(
     return out
 
 
-def _delivery(row: MessageRow, decision: RecipientDecision, now: dt.datetime) -> DeliveryRow:
+def _delivery(row: MessageRow, decision: RecipientDecision, router: Router) -> DeliveryRow:
+    """The delivery as routed: its rules, and no deadline yet (they start on delivery)."""
+    dept = router.departments[decision.department_id]
     rules = {
         "claim": _spec(decision.claim_due),
         "reminders": [str(r.spec) for r in decision.reminders],
         "objection": _spec(decision.objection_due),
         "reply": _spec(decision.reply_due),
         "reply_silence": decision.reply_silence,
-        "escalation": list(decision.escalation),
+        "escalation": [
+            {"to": s.to, "action": s.action, "after": None if s.after is None else str(s.after)}
+            for s in dept.escalation
+        ],
         "basis": list(decision.basis),
     }
     return DeliveryRow(
@@ -124,50 +126,35 @@ def _delivery(row: MessageRow, decision: RecipientDecision, now: dt.datetime) ->
         policy_id=decision.policy_id,
         channels=[c.value for c in decision.channels],
         channel_index=0,
-        arrived_at=now,
+        arrived_at=row.accepted_at,
         rules=rules,
-        calendar_version=_calendar_version(decision),
-        provisional=decision.provisional,
-        transport_state="pending",
+        calendar_version="",
+        provisional=False,
+        transport_state=TransportState.PENDING,
         attempts=0,
-        claim_state="open" if decision.claim_due else "none",
-        claim_due=decision.claim_due.due if decision.claim_due else None,
+        claim_state=ClaimState.OPEN if decision.claim_due else ClaimState.NONE,
+        claim_due=None,
         on_timeout=decision.on_timeout,
         escalation_level=0,
-        objection_state="open" if decision.objection_due else "none",
-        objection_due=decision.objection_due.due if decision.objection_due else None,
-        reply_state="awaiting" if decision.reply_due else "none",
-        reply_due=decision.reply_due.due if decision.reply_due else None,
+        objection_state=ObjectionState.OPEN if decision.objection_due else ObjectionState.NONE,
+        objection_due=None,
+        reply_state=ReplyState.AWAITING if decision.reply_due else ReplyState.NONE,
+        reply_due=None,
         version=0,
     )
 
 
-def _timers(session: Session, delivery: DeliveryRow, decision: RecipientDecision) -> None:
-    plan: list[tuple[str, int, dt.datetime, str]] = []
-    if decision.claim_due is not None:
-        for step, reminder in enumerate(decision.reminders):
-            plan.append(("remind", step, reminder.due, str(reminder.spec)))
-        plan.append(("claim_timeout", 0, decision.claim_due.due, str(decision.claim_due.spec)))
-    if decision.objection_due is not None:
-        plan.append(
-            ("objection_close", 0, decision.objection_due.due, str(decision.objection_due.spec))
-        )
-    if decision.reply_due is not None:
-        plan.append(("reply_close", 0, decision.reply_due.due, str(decision.reply_due.spec)))
-    for action, step, due, spec in plan:
-        session.add(
-            TimerRow(
-                delivery_id=delivery.delivery_id, action=action, step=step, due_at=due, spec=spec
-            )
-        )
+def _problem(exc: HubError) -> FieldProblem:
+    zh, en = getattr(exc, "zh", None), getattr(exc, "en", None)
+    if not (isinstance(zh, str) and isinstance(en, str)):
+        zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
+    return FieldProblem("", zh, en)
 
 
 def _quarantine_unroutable(
-    session: Session, row: MessageRow, exc: HubError, now: dt.datetime
+    session: Session, row: MessageRow, problem: FieldProblem, now: dt.datetime
 ) -> None:
-    zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
-    problem = FieldProblem("", zh, en)
-    row.state = "quarantined"
+    row.state = MessageState.QUARANTINED
     entry = QuarantineRow(
         at=now,
         stage="route",
@@ -197,17 +184,6 @@ def _quarantine_unroutable(
 def _spec(deadline: object) -> str | None:
     spec = getattr(deadline, "spec", None)
     return None if spec is None else str(spec)
-
-
-def _calendar_version(decision: RecipientDecision) -> str:
-    for deadline in (decision.claim_due, decision.objection_due, decision.reply_due):
-        if deadline is not None:
-            return deadline.calendar_version
-    return ""
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _push_due(result: RoutingResult) -> str | None:

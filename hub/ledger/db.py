@@ -8,14 +8,21 @@ writers never deadlock on a lock upgrade; PostgreSQL runs READ COMMITTED with ro
 from __future__ import annotations
 
 import os
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/hub.db"
 
@@ -84,6 +91,21 @@ class Database:
         with self._write_turn(), self._sessions() as session, session.begin():
             yield session
 
+    def retrying(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run ``work`` in a transaction; again (at most ``attempts`` times in all, after a short
+        random pause) when PostgreSQL aborted it as a deadlock victim or a serialization
+        failure. Any other error, or the last one, is raised."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_transient(exc):
+                    raise
+                log.warning("db.transaction_retried", attempt=attempt, sqlstate=_sqlstate(exc))
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading only (no write lock on SQLite); rolled back at the end."""
@@ -101,3 +123,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error after which the same transaction, run again, can succeed."""
+    return isinstance(exc, DBAPIError) and _sqlstate(exc) in TRANSIENT_SQLSTATES

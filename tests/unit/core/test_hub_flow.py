@@ -159,12 +159,15 @@ def test_escalation_policy_notifies_the_chain(tmp_path: Path) -> None:
     d = delivery(rig, message_id)
     assert (d.claim_state, d.escalation_level) == ("open", 1)
     notes = rig.channels[Channel.PLATFORM].notes
+    # the chain's first step is {to: xzsp, action: remind}: xzsp is told, and reminds scjg
     assert [(n.purpose.value, n.department_id) for n in notes] == [
         ("push", "scjg"),
         ("reminder", "scjg"),
         ("escalation", "xzsp"),
+        ("reminder", "scjg"),
     ]
     assert notes[2].about_department_id == "scjg"
+    assert "请予以提醒" in notes[2].summary_zh and "提醒：已超过认领期限" in notes[3].summary_zh
     assert "escalation.triggered" in events(rig, delivery_id=d.delivery_id)
     late = rig.hub.claim(d.delivery_id, department_id="scjg", actor="x", channel=Channel.PLATFORM)
     assert late.state == "claimed_late"
@@ -265,11 +268,15 @@ def test_all_channels_failing_dead_letters_and_escalates(rig: Rig) -> None:
     rig.channels[Channel.PLATFORM].failures = [DeliveryError("404", retryable=False)]
     rig.channels[Channel.PAPER].failures = [DeliveryError("disk", retryable=False)]
     d = delivery(rig, rig.push(approval()))  # type: ignore[arg-type]
-    assert d.transport_state == "failed"
+    assert d.transport_state == "failed" and d.claim_due is None
     kinds = events(rig, delivery_id=d.delivery_id)
-    assert "delivery.dead_lettered" in kinds and "escalation.triggered" in kinds
-    escalation = rig.channels[Channel.PLATFORM].notes[-1]
-    assert (escalation.purpose.value, escalation.department_id) == ("escalation", "xzsp")
+    assert "delivery.dead_lettered" in kinds and "delivery.failed" in kinds
+    assert "escalation.triggered" not in kinds  # 投递失败 is not a late claim
+    notice = rig.channels[Channel.PLATFORM].notes[-1]  # the sender is told
+    assert (notice.purpose.value, notice.department_id) == ("delivery_failed", "xzsp")
+    assert notice.about_department_id == "scjg"
+    with rig.db.transaction() as s:  # no deadline, no timer: it can never be auto-claimed
+        assert s.scalars(select(TimerRow).where(TimerRow.delivery_id == d.delivery_id)).all() == []
 
 
 def test_classified_messages_are_only_ever_printed(rig: Rig) -> None:

@@ -1,0 +1,114 @@
+"""Fenced leases on outbox rows: a worker that lost its lease can change nothing.
+
+``take`` leases a row and returns a fencing token: the row's ``attempts`` after this lease (each
+lease increments it). ``renew`` extends the lease while the token still holds, ``settle`` marks
+the row done only while it holds: a worker whose send outlasted its lease, and whose row was
+leased again by another worker meanwhile, finds its token stale and must roll back its effects.
+``LeaseKeeper`` renews a set of leases from a background thread while a slow send runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+
+import structlog
+from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy.orm import Session
+
+from hub.ledger.schema import OutboxRow
+
+log = structlog.get_logger(__name__)
+
+
+def take(session: Session, outbox_id: int, *, now: dt.datetime, seconds: float) -> int | None:
+    """Lease the row for ``seconds``; its fencing token, or None when it is done or held."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == outbox_id,
+            OutboxRow.done_at.is_(None),
+            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
+        )
+        .values(lease_until=now + dt.timedelta(seconds=seconds), attempts=OutboxRow.attempts + 1)
+        .returning(OutboxRow.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    token = result.scalar_one_or_none()
+    return None if token is None else int(token)
+
+
+def _held(outbox_id: int, token: int) -> ColumnElement[bool]:
+    return and_(OutboxRow.id == outbox_id, OutboxRow.attempts == token, OutboxRow.done_at.is_(None))
+
+
+def renew(
+    session: Session, outbox_id: int, token: int, *, now: dt.datetime, seconds: float
+) -> bool:
+    """Extend the lease to ``now + seconds``; False when the token no longer holds."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(_held(outbox_id, token))
+        .values(lease_until=now + dt.timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def settle(session: Session, outbox_id: int, token: int, *, now: dt.datetime) -> bool:
+    """Mark the row done while the token holds; False: the lease was lost, apply nothing."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(_held(outbox_id, token))
+        .values(done_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseLost(Exception):
+    """The worker's lease on an outbox row was taken over: its transaction must roll back."""
+
+
+class LeaseKeeper:
+    """Renews leases every ``seconds / 3`` while a ``with keeper.kept():`` block runs."""
+
+    def __init__(
+        self,
+        transaction: Callable[[], AbstractContextManager[Session]],
+        now: Callable[[], dt.datetime],
+        seconds: float,
+    ) -> None:
+        self._transaction, self._now, self._seconds = transaction, now, seconds
+
+    @contextmanager
+    def kept(self, tokens: Mapping[int, int]) -> Iterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._run, args=(dict(tokens), stop), name="hub-lease-keeper", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _run(self, tokens: dict[int, int], stop: threading.Event) -> None:
+        while tokens and not stop.wait(self._seconds / 3):
+            try:
+                with self._transaction() as session:
+                    now = self._now()
+                    lost = [
+                        oid
+                        for oid, token in sorted(tokens.items())
+                        if not renew(session, oid, token, now=now, seconds=self._seconds)
+                    ]
+            except Exception:  # noqa: BLE001 - try again next period; settle is fenced anyway
+                log.warning("lease.renew_failed", jobs=len(tokens), exc_info=True)
+                continue
+            for oid in lost:
+                log.warning("lease.lost", outbox_id=oid)
+                tokens.pop(oid)
