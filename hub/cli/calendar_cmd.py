@@ -4,7 +4,8 @@
     hub calendar show 2026-10 [--config routing.yaml] [--json]
 
 ``--config`` reads the ``calendar:`` section of a YAML file (defaults when it has none). Bad input
-exits with code 2 and a Chinese + English message on stderr.
+exits with code 2 and a Chinese + English message on stderr. Days past the known data are shown
+as the statutory holidays (休?) and Mon–Fri (?), both provisional (暂定).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ _MONTH = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{2})$")
 _LEGEND = (
     "休 = 休息日（节假日，或放假的周一至周五） day off (holiday)；"
     "班 = 调休上班的周末 weekend working day (调休)；"
-    "? = 无官方安排，按周一至周五推算 no official data, Mon–Fri assumed；"
+    "休? = 无官方安排，按法定节假日推算的休息日（暂定） statutory holiday, no official data "
+    "(provisional)；"
+    "? = 无官方安排，按周一至周五推算（暂定，不含调休） no official data, Mon–Fri assumed；"
     "无标记的周六日为正常周末 unmarked weekends are ordinary"
 )
 
@@ -88,7 +91,10 @@ def _status(deadline: Deadline) -> str:
     if not deadline.provisional:
         return "确定 (final)"
     years = "、".join(str(y) for y in deadline.provisional_years)
-    return f"暂定 (provisional)：{years} 年无官方安排，按周一至周五计算 (no official data, Mon–Fri)"
+    return (
+        f"暂定 (provisional)：{years} 年无官方安排，按法定节假日（不含调休）及周一至周五计算 "
+        "(no official schedule: statutory holidays without 调休, otherwise Mon–Fri)"
+    )
 
 
 @calendar_app.command("deadline")
@@ -147,16 +153,17 @@ def _month_days(calendar: WorkCalendar, year: int, month: int) -> list[DayInfo]:
 
 
 def _mark(info: DayInfo) -> str:
-    """休 / 班 / ? / '' for one day (see the legend)."""
+    """休 / 班 / 休? / ? / '' for one day (see the legend)."""
     if not info.known:
-        return "?"
+        return "休?" if info.holiday_name and not info.is_workday else "?"
     weekend = info.day.weekday() >= 5
     if info.is_workday:
         return "班" if weekend else ""
     return "休" if info.holiday_name or not weekend else ""
 
 
-_STYLES = {"休": "red", "班": "blue", "?": "yellow", "": ""}
+_PROVISIONAL_HOLIDAY = "（法定，暂定 statutory, provisional）"
+_STYLES = {"休": "red", "班": "blue", "休?": "red", "?": "yellow", "": ""}
 
 
 def _grid(days: list[DayInfo], title: str) -> Table:
@@ -191,7 +198,8 @@ def _holiday_lines(days: list[DayInfo]) -> list[str]:
     names: dict[str, tuple[list[date], list[date]]] = {}
     for info in days:
         if info.holiday_name:
-            off, on = names.setdefault(info.holiday_name, ([], []))
+            name = info.holiday_name + ("" if info.known else _PROVISIONAL_HOLIDAY)
+            off, on = names.setdefault(name, ([], []))
             (on if info.is_workday else off).append(info.day)
     lines = []
     for name, (off, on) in names.items():

@@ -14,14 +14,23 @@ from hub.cli.calendar_cmd import calendar_app
 
 runner = CliRunner()
 
+# package_until pins the package's last year: 2027 is past the data whatever release is installed
+UNTIL_2026_YAML = """\
+routes: []
+calendar:
+  package_until: 2026
+"""
 YEAR_2027_YAML = """\
 routes: []
 calendar:
+  package_until: 2026
   years:
     2027:
       holidays: ["2027-01-01..2027-01-03"]
       workdays: []
+      complete: true
 """
+PARTIAL_2027_YAML = YEAR_2027_YAML.replace("      complete: true\n", "")
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -30,11 +39,20 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "routing.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def config_2027(tmp_path: Path) -> Path:
-    path = tmp_path / "routing.yaml"
-    path.write_text(YEAR_2027_YAML, encoding="utf-8")
-    return path
+    return _write(tmp_path, YEAR_2027_YAML)
+
+
+@pytest.fixture
+def until_2026(tmp_path: Path) -> Path:
+    return _write(tmp_path, UNTIL_2026_YAML)
 
 
 def test_deadline_prints_chinese_labels_due_and_status() -> None:
@@ -45,7 +63,7 @@ def test_deadline_prints_chinese_labels_due_and_status() -> None:
     assert "截止 (due): 2026-10-08 24:00 星期四" in out
     assert "ISO: 2026-10-09T00:00:00+08:00" in out
     assert "状态 (status): 确定" in out
-    assert re.search(r"日历版本 \(calendar\): chinesecalendar-1\.11\.0\+cfg:[0-9a-f]{8}", out)
+    assert re.search(r"日历版本 \(calendar\): chinesecalendar-[0-9.]+\+cfg:[0-9a-f]{8}", out)
 
 
 def test_deadline_json() -> None:
@@ -61,12 +79,15 @@ def test_deadline_json() -> None:
     assert (payload["provisional"], payload["provisional_years"]) == (False, [])
 
 
-def test_deadline_into_2027_is_marked_provisional() -> None:
-    code, out, _ = run("deadline", "--start", "2026-12-30T10:00", "--within", "3wd")
+def test_deadline_into_2027_is_marked_provisional(until_2026: Path) -> None:
+    code, out, _ = run(
+        "deadline", "--start", "2026-12-30T10:00", "--within", "3wd", "--config", str(until_2026)
+    )
     assert code == 0
-    assert "截止 (due): 2027-01-04 24:00 星期一" in out
+    # 2027-01-01 (Fri) is 元旦 by statute: 12-31, 01-04, 01-05
+    assert "截止 (due): 2027-01-05 24:00 星期二" in out
     assert "暂定 (provisional)" in out
-    assert "2027 年无官方安排" in out
+    assert "2027 年无官方安排，按法定节假日（不含调休）及周一至周五计算" in out
 
 
 def test_deadline_with_config_follows_the_2027_schedule(config_2027: Path) -> None:
@@ -84,6 +105,24 @@ def test_deadline_with_config_follows_the_2027_schedule(config_2027: Path) -> No
     payload = json.loads(out)
     assert payload["due"] == "2027-01-06T00:00:00+08:00"
     assert payload["provisional"] is False
+
+
+def test_deadline_with_an_incomplete_2027_schedule_stays_provisional(tmp_path: Path) -> None:
+    path = _write(tmp_path, PARTIAL_2027_YAML)
+    code, out, _ = run(
+        "deadline",
+        "--start",
+        "2026-12-30T10:00",
+        "--within",
+        "3wd",
+        "--config",
+        str(path),
+        "--json",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["due"] == "2027-01-06T00:00:00+08:00"
+    assert (payload["provisional"], payload["provisional_years"]) == (True, [2027])
 
 
 def test_deadline_without_start_uses_now() -> None:
@@ -154,11 +193,28 @@ def test_show_september_2026_lists_mid_autumn_and_the_sunday_tiaoxiu() -> None:
     assert "国庆节：09-20 调休上班" in out
 
 
-def test_show_unknown_month_marks_every_day_with_a_question_mark() -> None:
-    code, out, _ = run("show", "2027-01")
+def test_show_unknown_month_marks_statutory_holidays_and_question_marks(until_2026: Path) -> None:
+    code, out, _ = run("show", "2027-01", "--config", str(until_2026))
     assert code == 0
-    assert re.search(r"1\?\W+2\?\W+3\?", out)
+    assert re.search(r"1休\?\W+2\?\W+3\?\W*\n", out)
     assert "31?" in out
+    assert "元旦（法定，暂定 statutory, provisional）：01-01 休" in out
+    assert "已知数据至 (known until): 2026-12-31" in out
+
+
+def test_show_unknown_spring_festival(until_2026: Path) -> None:
+    code, out, _ = run("show", "2027-02", "--config", str(until_2026))
+    assert code == 0
+    assert re.search(r"5休\?\W+6休\?\W+7休\?", out)
+    assert re.search(r"8休\?\W+9\?", out)
+    assert "春节（法定，暂定 statutory, provisional）：02-05..02-08 休" in out
+
+
+def test_show_with_an_incomplete_2027_schedule(tmp_path: Path) -> None:
+    code, out, _ = run("show", "2027-01", "--config", str(_write(tmp_path, PARTIAL_2027_YAML)))
+    assert code == 0
+    assert re.search(r"1休\W+2休\W+3休\W+", out)
+    assert re.search(r"4\?\W+5\?", out)
     assert "已知数据至 (known until): 2026-12-31" in out
 
 
