@@ -241,12 +241,19 @@ def test_reminders_are_computed_before_the_claim_deadline(
     assert [r.display() for r in only.reminders] == ["2026-10-08 13:30", "2026-10-08 09:00"]
 
 
-def test_deadlines_past_the_known_calendar_are_provisional(minimal: LoadedRouting) -> None:
+def test_deadlines_past_the_known_calendar_are_provisional(
+    load_variant: Callable[..., LoadedRouting],
+) -> None:
+    # package_until pins the package's last year: 2027 is past the data whatever is installed
+    loaded = load_variant(
+        ("approval_bureau: xzsp\n", "approval_bureau: xzsp\ncalendar:\n  package_until: 2026\n")
+    )
     late_december = dt.datetime(2026, 12, 31, 10, 0, tzinfo=TZ)
     with capture_logs() as logs:
-        (only,) = minimal.router.resolve(approval(), late_december).recipients  # type: ignore[arg-type]
+        (only,) = loaded.router.resolve(approval(), late_december).recipients  # type: ignore[arg-type]
     assert only.claim_due is not None and only.claim_due.provisional
-    assert only.claim_due.display() == "2027-01-01 24:00 (暂定 provisional)"
+    # 2027-01-01 (Fri) is 元旦 by statute, then the weekend
+    assert only.claim_due.display() == "2027-01-04 24:00 (暂定 provisional)"
     assert only.provisional
     assert any(e["event"] == "calendar.provisional" for e in logs)
 
@@ -258,7 +265,8 @@ def test_configured_2027_schedule_makes_it_definite(
         (
             "approval_bureau: xzsp\n",
             "approval_bureau: xzsp\ncalendar:\n  years:\n    2027:\n"
-            '      holidays: ["2027-01-01..2027-01-03"]\n      workdays: []\n',
+            '      holidays: ["2027-01-01..2027-01-03"]\n      workdays: []\n'
+            "      complete: true\n",
         )
     )
     late_december = dt.datetime(2026, 12, 31, 10, 0, tzinfo=TZ)
