@@ -16,6 +16,8 @@ be accepted is quarantined in the hub (``quarantine_id`` in the answer), never d
 Push answers: 400 not UTF-8 JSON, 401 no token, 403 sender is not the token's department,
 413 body too large, 415 not ``application/json``, 422 invalid (every problem listed) or
 unroutable. Delivery answers: 401, 403 not yours, 404 unknown, 409 state does not allow it.
+Anything unexpected (the ledger unreachable, a bug) is 503 ``service_unavailable``, logged as
+``api.error``; every answer carries ``X-Request-ID`` (the client's own when it is sane).
 Endpoints are plain ``def``: the hub is synchronous and FastAPI runs them in its thread pool.
 """
 
@@ -44,6 +46,7 @@ from adapters.platform.api_schema import (
     ClaimIn,
     ObjectionIn,
     ReplyIn,
+    RequestIdMiddleware,
     install_error_handlers,
 )
 from adapters.platform.config import PlatformConfig
@@ -357,6 +360,7 @@ def create_app(
     for router in (messages, deliveries, health):
         app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,24 +1,37 @@
 """The HTTP API's shapes: request and answer models, error answers, exception handlers.
 
 Every error answer is ``{"error": <stable code>, "zh": …, "en": …}``, plus ``problems`` (each
-``{"path", "zh", "en"}``) and ``quarantine_id`` when they apply. :func:`install_error_handlers`
-maps the hub's ``ActionError``\\ s (404, 403, 409), request validation (400 for bad JSON, else
-422 listing every problem) and Starlette's own errors (unknown path, wrong method) to that shape.
+``{"path", "zh", "en"}``), ``quarantine_id`` and ``request_id`` when they apply.
+:func:`install_error_handlers` maps the hub's ``ActionError``\\ s (404, 403, 409), request
+validation (400 for bad JSON, else 422 listing every problem) and Starlette's own errors (unknown
+path, wrong method) to that shape. :class:`RequestIdMiddleware` gives every request an id
+(``X-Request-ID``: the client's own when it is sane) and answers anything unexpected (a database
+gone, a bug) with 503 ``service_unavailable`` in the same shape, logged as ``api.error``.
 """
 
 from __future__ import annotations
 
+import re
+import traceback
+import uuid
 from typing import Annotated, Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import ErrorDetails
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import ActionError, ForbiddenError, NotFoundError, StateConflictError
 from hub.validation import translate_error
+
+log = structlog.get_logger(__name__)
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def _text(max_length: int) -> Any:
@@ -37,6 +50,9 @@ class ErrorOut(BaseModel):
     en: str
     problems: list[ProblemOut] | None = None
     quarantine_id: int | None = Field(default=None, description="隔离登记号 / quarantine id")
+    request_id: str | None = Field(
+        default=None, description="请求编号（亦见响应头 X-Request-ID） / request id, for 503"
+    )
 
 
 class AcceptedOut(BaseModel):
@@ -121,6 +137,7 @@ PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _doc("请求体过大 / body too large"),
     415: _doc("不是 JSON / not JSON"),
     422: _doc("校验未通过或无法路由（已隔离） / invalid or unroutable (quarantined)"),
+    503: _doc("服务暂时不可用，请稍后重试 / unexpected error, try again later"),
 }
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _doc("未认证 / not authenticated"),
@@ -128,6 +145,7 @@ ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _doc("推送不存在 / no such delivery"),
     409: _doc("当前状态不允许 / state forbids it"),
     422: _doc("请求参数有误 / invalid request (every problem listed)"),
+    503: _doc("服务暂时不可用，请稍后重试 / unexpected error, try again later"),
 }
 ACTION_OK: dict[int | str, dict[str, Any]] = {
     200: {"model": ActionOut, "description": "已记录 / recorded"}
@@ -203,3 +221,70 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ActionError, _on_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
+
+
+def request_id_from(value: str | None) -> str:
+    """The client's request id when it is sane (1–128 of ``A-Za-z0-9._:-``), else a new one."""
+    if value is not None and _SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def service_unavailable(request_id: str) -> ApiError:
+    """The answer to an unexpected error: 503, with the request id to quote to the operators."""
+    return ApiError(
+        503,
+        "service_unavailable",
+        f"服务暂时不可用，请稍后重试；如持续失败，请向运维人员提供请求编号 {request_id}",
+        "the service is temporarily unavailable; try again later, and if it keeps failing "
+        f"give the operators request id {request_id}",
+        request_id=request_id,
+    )
+
+
+class RequestIdMiddleware:
+    """Request id in, on every answer and in every log line; unexpected errors as JSON 503.
+
+    Sits outside the exception handlers, so only what no handler answers reaches it. An error
+    after the answer has started cannot be answered again and is raised on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                _log_unexpected(scope, request_id, exc)
+                if started:
+                    raise
+                await service_unavailable(request_id).response()(scope, receive, send_with_id)
+
+
+def _log_unexpected(scope: Scope, request_id: str, exc: Exception) -> None:
+    """``api.error`` with where it failed; not the error's text (SQL errors carry parameters)."""
+    error_type = type(exc)
+    log.error(
+        "api.error",
+        request_id=request_id,
+        method=scope.get("method"),
+        path=scope.get("path"),
+        error_type=f"{error_type.__module__}.{error_type.__qualname__}",
+        traceback="".join(traceback.format_tb(exc.__traceback__)),
+    )

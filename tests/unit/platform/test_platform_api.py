@@ -115,6 +115,34 @@ def test_invalid_message_lists_every_problem_and_is_quarantined(
     assert quarantined.source_id == "SGHD-370832-20260915-0031"
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("occurred_at",), "0001-01-01T00:00:00Z"),
+        (("occurred_at",), "9999-12-31T23:59:59-10:00"),
+        (("source", "received_at"), "0001-01-01T00:00:00+08:00"),
+        (("body", "licence", "decision_date"), "0001-01-01"),
+        (("body", "licence", "valid_until"), "9999-12-31"),
+    ],
+)
+def test_implausible_dates_are_refused_at_ingest_and_quarantined(
+    api: TestClient, fake_hub: FakeHub, path: tuple[str, ...], value: str
+) -> None:
+    # Given a push dated with a placeholder (accepted with 202 before, then unroutable forever)
+    data = sample(APPROVAL)
+    node = data
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    # When it is pushed, Then it is refused with the field named, and quarantined
+    answer = post(api, "/messages", body(data))
+    assert answer.status_code == 422
+    assert [p["path"] for p in answer.json()["problems"]] == [".".join(path)]
+    assert not fake_hub.accepted
+    (quarantined,) = fake_hub.quarantined
+    assert answer.json()["quarantine_id"] == 101 and quarantined.raw == body(data)
+
+
 def test_unroutable_message_is_422_and_quarantined(api: TestClient, fake_hub: FakeHub) -> None:
     data = sample(APPROVAL)
     data["recipients"] = ["nobody"]
@@ -235,6 +263,19 @@ def test_invalid_platform_push_names_platform_keys(api: TestClient, fake_hub: Fa
     assert answer.status_code == 422
     assert {p["path"] for p in answer.json()["problems"]} == {"xdr_tyshxydm", "sxmc", "foo"}
     assert fake_hub.quarantined[0].source_id == APPROVAL_PUSH["ywlsh"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("xkrq", "0001-01-01"), ("yxqz", "9999-12-31"), ("fssj", "0001-01-01 00:00:00")],
+)
+def test_implausible_platform_dates_name_the_platform_key(
+    api: TestClient, fake_hub: FakeHub, key: str, value: str
+) -> None:
+    answer = post(api, "/platform/messages", body(changed(APPROVAL_PUSH, **{key: value})))
+    assert answer.status_code == 422
+    assert key in {p["path"] for p in answer.json()["problems"]}
+    assert not fake_hub.accepted and len(fake_hub.quarantined) == 1
 
 
 def test_platform_push_in_another_departments_name_is_403(api: TestClient) -> None:
