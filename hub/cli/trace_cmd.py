@@ -92,6 +92,8 @@ def _transport(d: DeliveryInfo) -> str:
     text = state_label("transport", d.transport_state)
     if d.delivered_channel:
         text += f"（{d.delivered_channel}）"
+    if d.delivered_at is not None:
+        text += f"\n送达 {local_time(d.delivered_at)}"
     return f"{text}\n尝试 {d.attempts} 次"
 
 

@@ -44,6 +44,7 @@ class DeliveryInfo:
     channels: tuple[str, ...]
     transport_state: str
     delivered_channel: str | None
+    delivered_at: dt.datetime | None  # the channel confirmed it: deadlines count from here
     attempts: int
     claim_state: str
     claim_due: dt.datetime | None
@@ -161,6 +162,7 @@ def _delivery_info(row: DeliveryRow) -> DeliveryInfo:
         channels=tuple(str(c) for c in row.channels),
         transport_state=row.transport_state,
         delivered_channel=row.delivered_channel,
+        delivered_at=row.delivered_at,
         attempts=row.attempts,
         claim_state=row.claim_state,
         claim_due=row.claim_due,
