@@ -27,6 +27,7 @@ and ``message_id``. Bodies and attachments are never logged.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +39,7 @@ from adapters.email.normalize import (
     Inbound,
     Push,
     Reply,
+    arrived_at,
     classify,
     from_address,
     mail_id,
@@ -90,7 +92,7 @@ class InboundProcessor:
         except Exception as exc:  # noqa: BLE001 - a mail we cannot parse is kept, not lost
             bound.exception("mail.unreadable")
             return self._quarantine(raw, mid, [_unreadable(exc)], bound)
-        return self._act(found, raw, mid, bound)
+        return self._act(found, raw, mid, bound, arrived_at(msg))
 
     def handle_oversized(self, header: bytes, size: int) -> Outcome:
         """A mail too big to fetch: its header is quarantined with the reason."""
@@ -106,9 +108,11 @@ class InboundProcessor:
         )
         return self._quarantine(header, mid, [problem], bound)
 
-    def _act(self, found: Inbound, raw: bytes, mid: str, bound: Log) -> Outcome:
-        if isinstance(found, Reply):
-            return self._reply(found, raw, mid, bound)
+    def _act(
+        self, found: Inbound, raw: bytes, mid: str, bound: Log, arrived: dt.datetime | None
+    ) -> Outcome:
+        if isinstance(found, Reply):  # it counts from the mail's arrival at our mail server
+            return self._reply(found, raw, mid, bound, arrived)
         if isinstance(found, Push):
             return self._push(found, raw, mid, bound)
         if isinstance(found, Bounce):
@@ -116,7 +120,9 @@ class InboundProcessor:
         problem = FieldProblem("", found.reason_zh, found.reason_en)
         return self._quarantine(raw, mid, [problem], bound)
 
-    def _reply(self, reply: Reply, raw: bytes, mid: str, bound: Log) -> Outcome:
+    def _reply(
+        self, reply: Reply, raw: bytes, mid: str, bound: Log, arrived: dt.datetime | None
+    ) -> Outcome:
         try:
             view = self.hub.delivery_view(reply.delivery_id)
         except NotFoundError as exc:
@@ -133,6 +139,7 @@ class InboundProcessor:
                     department_id=view.department_id,
                     actor=reply.sender,
                     channel=Channel.EMAIL,
+                    at=arrived,
                 )
             else:
                 result = self.hub.object(
@@ -141,6 +148,7 @@ class InboundProcessor:
                     reason=reply.reason,
                     actor=reply.sender,
                     channel=Channel.EMAIL,
+                    at=arrived,
                 )
         except ActionError as exc:  # recorded by the hub; the mail is handled all the same
             bound.warning(event, outcome="refused", reason=exc.en)

@@ -46,13 +46,14 @@ than a pushed ``.json``/``.xlsx``/``.csv`` attachment.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import re
 import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
-from email.utils import getaddresses
+from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Literal
 
@@ -127,6 +128,21 @@ def parse_mail(raw: bytes) -> EmailMessage:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     return msg
+
+
+def arrived_at(msg: Message) -> dt.datetime | None:
+    """When our mail server received the mail: the date of the topmost ``Received`` header
+    (the last hop, written by our own server; the ones below it are the sender's to forge).
+    None when it is missing or unreadable."""
+    received = msg.get_all("Received") or []
+    if not received:
+        return None
+    _, _, stamp = str(received[0]).rpartition(";")
+    try:
+        when = parsedate_to_datetime(stamp.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def mail_id(msg: Message) -> str:

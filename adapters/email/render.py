@@ -206,7 +206,8 @@ def _intro(note: OutboundNote) -> str:
         Purpose.AUTO_CLAIMED: f"贵单位未在期限内认领以下{kind}，已按规定视为认领（超时自动认领），"
         "自认领时起由贵单位承担相应监管责任。",
         Purpose.NOTICE: f"关于以下{kind}的通知。",
-        Purpose.DELIVERY_FAILED: f"贵单位推送的以下{kind}未能送达{late}（各渠道均失败），请人工处理。",
+        Purpose.DELIVERY_FAILED: f"贵单位推送的以下{kind}未能送达{late}（各渠道均失败），"
+        "请人工处理。",
     }[note.purpose]
 
 

@@ -79,16 +79,38 @@ class HubApi(Protocol):
         """The department id a bearer token belongs to, or None."""
         ...
 
+    # ``at``: when the department acted, if the channel knows it (a mail's arrival at the mail
+    # server); bounded by the hub's clock. None: now.
     def claim(
-        self, delivery_id: str, *, department_id: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult: ...
 
     def object(
-        self, delivery_id: str, *, department_id: str, reason: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        reason: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult: ...
 
     def reply(
-        self, delivery_id: str, *, department_id: str, text: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        text: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult: ...
 
     def report_bounce(self, delivery_id: str, *, channel: Channel, reason: str) -> None:

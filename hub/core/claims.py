@@ -53,6 +53,7 @@ def claim(
     now: dt.datetime,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
+    now = _not_before_delivery(row, now)
     if row.claim_state in (ClaimState.CLAIMED, ClaimState.CLAIMED_LATE):
         return ActionResult(
             delivery_id,
@@ -124,6 +125,7 @@ def object_to(
     now: dt.datetime,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
+    now = _not_before_delivery(row, now)
     if row.objection_state == ObjectionState.NONE:
         raise StateConflictError("该类推送未设异议期", "this delivery has no objection window")
     if row.objection_state == ObjectionState.DEEMED_ACCEPTED or (
@@ -165,6 +167,7 @@ def reply(
     reply_message_id: str | None = None,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
+    now = _not_before_delivery(row, now)
     if row.reply_state == ReplyState.DEEMED_AGREED:
         raise StateConflictError(
             f"回复期已于 {display_instant(row.reply_due)} 届满，视为同意",
@@ -196,6 +199,12 @@ def reply(
     return ActionResult(
         delivery_id, "replied", now, late=late, note_zh="逾期回复，已记录" if late else "回复已记录"
     )
+
+
+def _not_before_delivery(row: DeliveryRow, at: dt.datetime) -> dt.datetime:
+    """A department cannot act on a push before it arrived: a clock behind (a mail server's
+    stamp) is raised to the delivery instant."""
+    return max(at, row.delivered_at) if row.delivered_at is not None else at
 
 
 def _iso(value: dt.datetime | None) -> str | None:

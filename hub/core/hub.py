@@ -135,9 +135,16 @@ class Hub:
         actor: str,
         channel: Channel,
         apply: Callable[[Session, dt.datetime], ActionResult],
+        at: dt.datetime | None = None,
     ) -> ActionResult:
-        """Run ``apply`` in a transaction; a refusal goes on record in a transaction of its own."""
+        """Run ``apply`` in a transaction; a refusal goes on record in a transaction of its own.
+
+        ``at`` is when the department acted, when the channel knows it better than the hub's
+        clock (a mail's arrival at the mail server); it is bounded by the hub's clock, never
+        later than now (and, in ``claims``, never before the push was delivered)."""
         now = self.clock.now()
+        if at is not None:
+            now = min(at, now)
         try:
             return self.db.retrying(lambda session: apply(session, now))
         except ActionError as exc:
@@ -156,7 +163,13 @@ class Hub:
             raise
 
     def claim(
-        self, delivery_id: str, *, department_id: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult:
         def apply(session: Session, now: dt.datetime) -> ActionResult:
             return claims.claim(
@@ -168,10 +181,17 @@ class Hub:
                 now=now,
             )
 
-        return self._acting("claim", delivery_id, department_id, actor, channel, apply)
+        return self._acting("claim", delivery_id, department_id, actor, channel, apply, at)
 
     def object(
-        self, delivery_id: str, *, department_id: str, reason: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        reason: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult:
         def apply(session: Session, now: dt.datetime) -> ActionResult:
             return claims.object_to(
@@ -184,10 +204,17 @@ class Hub:
                 now=now,
             )
 
-        return self._acting("objection", delivery_id, department_id, actor, channel, apply)
+        return self._acting("objection", delivery_id, department_id, actor, channel, apply, at)
 
     def reply(
-        self, delivery_id: str, *, department_id: str, text: str, actor: str, channel: Channel
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        text: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
     ) -> ActionResult:
         def apply(session: Session, now: dt.datetime) -> ActionResult:
             return claims.reply(
@@ -200,7 +227,7 @@ class Hub:
                 now=now,
             )
 
-        return self._acting("reply", delivery_id, department_id, actor, channel, apply)
+        return self._acting("reply", delivery_id, department_id, actor, channel, apply, at)
 
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         with self.db.transaction() as session:

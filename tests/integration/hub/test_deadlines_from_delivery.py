@@ -43,7 +43,9 @@ def event_types(rig: Rig) -> list[str]:
 
 def timers(rig: Rig) -> list[TimerRow]:
     with rig.db.read() as s:
-        return list(s.scalars(select(TimerRow)))
+        rows = list(s.scalars(select(TimerRow)))
+        s.expunge_all()
+        return rows
 
 
 @pytest.fixture
@@ -84,9 +86,9 @@ def test_a_push_in_retry_rounds_has_no_deadline_until_it_arrives(rig: Rig) -> No
     d = the_delivery(rig)
     assert d.transport_state == TransportState.PENDING and d.claim_due is None
     assert timers(rig) == []
-    # When the claim deadline it would have had passes (1wd from 09-30: 10-09 24:00 after the
+    # When the claim deadline it would have had passes (1wd from 09-30: 10-08 24:00 after the
     # National Day holiday) while the retry round is still waiting, nothing fires
-    rig.tick(at(10, 9))
+    rig.tick(at(9, 9))
     assert the_delivery(rig).claim_state == ClaimState.OPEN
     assert "deadline.missed" not in event_types(rig)
     # and when it finally goes through on 10-12 10:00, the claim deadline counts from then
@@ -164,11 +166,11 @@ def test_an_escalation_step_waits_its_after_and_falls_back_to_paper(tmp_path: Pa
         ("      - {to: xzsp, action: remind}", "      - {to: xzsp, action: interview, after: 2wd}"),
     )
     rig.push(approval())  # type: ignore[arg-type]
-    rig.tick(at(10))  # the claim deadline (10-09 24:00) passed: step 0 waits 2 working days
+    rig.tick(at(10))  # the claim deadline (10-08 24:00) passed: step 0 waits 2 working days
     assert "escalation.scheduled" in event_types(rig)
     assert "escalation.triggered" not in event_types(rig)
     rig.channels[Channel.PLATFORM].failures = [DeliveryError("410", retryable=False)]
-    rig.tick(at(14))  # Sat 10-10 is a 调休 working day: 10-10, 10-12 -> due end of 10-12
+    rig.tick(at(14))  # from Sat 10-10 (a 调休 working day) 2wd: 10-12, 10-13 -> end of 10-13
     d = the_delivery(rig)
     assert d.escalation_level == 1
     # the 约谈 notice to xzsp failed on the platform and went out on paper
@@ -176,3 +178,36 @@ def test_an_escalation_step_waits_its_after_and_falls_back_to_paper(tmp_path: Pa
     assert [(n.purpose.value, n.department_id) for n in printed] == [("escalation", "xzsp")]
     assert "约谈" in printed[0].summary_zh
     rig.hub.close()
+
+
+def test_a_claim_counts_from_when_the_department_acted_bounded_by_the_hub(rig: Rig) -> None:
+    rig.push(approval())  # type: ignore[arg-type]
+    d = the_delivery(rig)
+    assert d.claim_due == at(9)  # delivered 09-30 16:00: 1wd -> end of 10-08 (after 国庆)
+    # a mail that reached our server at 23:50 on the last day, read by the hub at 00:10
+    rig.clock.set(at(9, 0, 10))
+    result = rig.hub.claim(
+        d.delivery_id,
+        department_id="scjg",
+        actor="scjg@dept.test",
+        channel=Channel.EMAIL,
+        at=at(8, 23, 50),
+    )
+    assert (result.state, result.late) == ("claimed", False)
+    assert the_delivery(rig).claimed_at == at(8, 23, 50)
+
+
+def test_a_claim_stamp_is_bounded_by_the_hub_clock_and_the_delivery(rig: Rig) -> None:
+    rig.push(approval(1))  # type: ignore[arg-type]
+    rig.push(approval(2))  # type: ignore[arg-type]
+    with rig.db.read() as s:
+        first, second = sorted(s.scalars(select(DeliveryRow.delivery_id)))
+    rig.clock.set(at(8, 10))  # before the deadline (end of 10-08)
+    future = rig.hub.claim(
+        first, department_id="scjg", actor="x", channel=Channel.EMAIL, at=at(20)
+    )  # a mail server clock ahead: no later than the hub's now
+    assert future.at == at(8, 10)
+    past = rig.hub.claim(
+        second, department_id="scjg", actor="x", channel=Channel.EMAIL, at=at(1, month=1)
+    )  # before the push was even delivered: raised to the delivery instant
+    assert past.at == at(30, 16, month=9)
