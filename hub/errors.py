@@ -5,7 +5,8 @@ HubError
 ├── MessageError                a payload is not a valid canonical message (field problems)
 │   └── NormalizeError          an adapter could not map a channel's raw payload
 ├── CalendarError               a working-day spec or calendar override is malformed
-├── RoutingError                a valid message cannot be routed (unknown department, no route)
+├── RoutingError                a valid message cannot be routed (unknown department, no route);
+│   │                           carries ``zh``, ``en`` and ``path`` like ActionError
 │   └── ClassifiedRoutingError  classified (涉密) content would leave by a non-paper channel
 └── DeliveryError               a channel failed; ``retryable`` says whether retry helps
 """
@@ -17,6 +18,19 @@ from dataclasses import dataclass, field
 
 class HubError(Exception):
     """Root of every error the hub raises on purpose."""
+
+
+def split_bilingual(text: str) -> tuple[str, str] | None:
+    """Split the house form ``中文说明 (English text)`` at its trailing balanced parentheses."""
+    if not text.endswith(")"):
+        return None
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[index], 0)
+        if depth == 0:
+            zh, en = text[:index].rstrip(), text[index + 1 : -1]
+            return (zh, en) if zh and en else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,24 @@ class CalendarError(HubError):
 
 
 class RoutingError(HubError):
-    """A valid message cannot be routed (unknown department, nothing matched)."""
+    """A valid message cannot be routed (unknown department, nothing matched).
+
+    ``zh`` and ``en`` say why, ``path`` names what it concerns (a message field such as
+    ``recipients`` or a route id; "" when nothing in particular). ``str(exc)`` stays the house
+    form ``中文 (English)``. The one-argument form ``RoutingError("中文 (English)")`` is still
+    accepted and split into ``zh`` and ``en``.
+    """
+
+    def __init__(self, zh: str, en: str | None = None, *, path: str = "") -> None:
+        if en is None:
+            text = zh
+            zh, en = split_bilingual(text) or (text, text)
+        else:
+            text = f"{zh} ({en})"
+        self.zh = zh
+        self.en = en
+        self.path = path
+        super().__init__(text)
 
 
 class ClassifiedRoutingError(RoutingError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hub.errors import ConfigProblem
 from hub.message import ALLOWED_DIRECTIONS, Channel, Direction, MessageKind
 from hub.routing.model import PLACEHOLDERS, Department, Route, RoutingConfig
+from hub.routing.views import admitted, meet
 from hub.routing.yamlsource import PathKey, YamlDocument
 
 
@@ -170,7 +171,6 @@ class _Checker:
         ids.setdefault(route.id, loc)
         here = self._narrow(route, loc, up)
         self._recipients(route, loc, here)
-        self._classified(route, loc, here)
         if route.policy is not None and route.policy not in {p.id for p in self.config.policies}:
             self.add(
                 (*loc, "policy"),
@@ -187,9 +187,9 @@ class _Checker:
             self._route(child, (*loc, "routes", i), here, ids)
 
     def _narrow(self, route: Route, loc: PathKey, up: _Inherited) -> _Inherited:
-        kinds = _meet(up.kinds, route.match.admitted("kind"))
-        directions = _meet(up.directions, route.match.admitted("direction"))
-        classes = _meet(up.classifications, route.match.admitted("classification"))
+        kinds = meet(up.kinds, admitted(route.match, "kind"))
+        directions = meet(up.directions, admitted(route.match, "direction"))
+        classes = meet(up.classifications, admitted(route.match, "classification.level"))
         for name, values in (
             ("kind", kinds),
             ("direction", directions),
@@ -242,32 +242,12 @@ class _Checker:
                         f"but route {route.id!r} delivers over it",
                     )
 
-    def _classified(self, route: Route, loc: PathKey, here: _Inherited) -> None:
-        explicit = route.match.classified or any(
-            level != "unclassified" for level in route.match.admitted("classification") or ()
-        )
-        online = [c for c in route.channels or () if c.is_online]
-        if explicit and online:
-            self.add(
-                (*loc, "channels"),
-                f"路由 {route.id} 匹配涉密消息，却使用线上渠道 "
-                f"{', '.join(c.value for c in online)}；涉密信息只能纸质推送",
-                f"route {route.id!r} matches classified messages but lists online "
-                "channels; classified content may only go on paper",
-            )
-
 
 def _all_routes(route: Route) -> list[Route]:
     out = [route]
     for child in route.routes:
         out.extend(_all_routes(child))
     return out
-
-
-def _meet(up: frozenset[str] | None, here: frozenset[str] | None) -> frozenset[str] | None:
-    if up is None:
-        return here
-    return up if here is None else up & here
 
 
 def _shadowed(siblings: tuple[Route, ...]) -> Iterator[tuple[int, tuple[str, str]]]:

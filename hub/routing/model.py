@@ -16,6 +16,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -23,6 +25,7 @@ from hub.clock.calendar import CalendarConfig
 from hub.clock.spec import DeadlineSpec, DeadlineSpecField
 from hub.message import Channel, Direction, MessageKind
 from hub.routing.matchers import Match, check_message_path
+from hub.routing.timing import forward_problem, reminder_problem
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{1,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -116,12 +119,23 @@ class DepartmentRole(StrEnum):
     CREDIT_PLATFORM = "credit_platform"  # 信用信息平台
 
 
+def _forwards(spec: DeadlineSpec) -> DeadlineSpec:
+    """Claim, objection, reply and push deadlines count forward: "-1wd" there cannot work."""
+    problem = forward_problem(spec)
+    if problem is not None:
+        raise ValueError(f"{problem[0]} ({problem[1]})")
+    return spec
+
+
+ForwardSpec = Annotated[DeadlineSpecField, AfterValidator(_forwards)]
+
+
 class EscalationStep(Strict):
     """One step of a department's escalation chain (提醒 → 约谈)."""
 
     to: Id
     action: Literal["remind", "notify", "interview"] = "notify"  # 提醒 / 通知 / 约谈
-    after: DeadlineSpecField | None = None  # time after the previous step; None = at once
+    after: ForwardSpec | None = None  # time after the previous step; None = at once
     contact: Contact | None = None
 
 
@@ -137,7 +151,7 @@ class Department(Strict):
 class PushRule(Strict):
     """The sender's own push deadline, counted from a date in the message (default occurred_at)."""
 
-    within: DeadlineSpecField
+    within: ForwardSpec
     from_: FieldPath = Field(default="occurred_at", alias="from")
 
 
@@ -153,25 +167,52 @@ def _backwards(spec: DeadlineSpec) -> DeadlineSpec:
 BeforeSpec = Annotated[DeadlineSpecField, AfterValidator(_backwards)]
 
 
+def _after_arrival(reminders: tuple[DeadlineSpec, ...], info: ValidationInfo) -> None:
+    """Every reminder must fire after the push arrives (see :mod:`hub.routing.timing`)."""
+    within = info.data.get("within")
+    if not isinstance(within, DeadlineSpec):
+        return  # the deadline itself is invalid and reported
+    for reminder in reminders:
+        problem = reminder_problem(within, reminder)
+        if problem is not None:
+            raise ValueError(f"{problem[0]} ({problem[1]})")
+
+
 class ClaimRule(Strict):
-    within: DeadlineSpecField
+    within: ForwardSpec
     on_timeout: Literal["auto_claim", "escalate"]
     reminders: tuple[BeforeSpec, ...] = ()  # before the claim deadline: "-0.5wd" or "0.5wd"
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders_after_arrival(
+        cls, reminders: tuple[DeadlineSpec, ...], info: ValidationInfo
+    ) -> tuple[DeadlineSpec, ...]:
+        _after_arrival(reminders, info)
+        return reminders
 
 
 class ObjectionRule(Strict):
     """Window for objection/feedback; silence means accepted (未提出异议的，视为认可)."""
 
-    within: DeadlineSpecField
+    within: ForwardSpec
     silence: Literal["accepted"] = "accepted"
 
 
 class ReplyRule(Strict):
     """A reply is expected; ``silence: agreed`` = 逾期不回复的视为同意."""
 
-    within: DeadlineSpecField
+    within: ForwardSpec
     silence: Literal["agreed", "none"] = "none"
     reminders: tuple[BeforeSpec, ...] = ()
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders_after_arrival(
+        cls, reminders: tuple[DeadlineSpec, ...], info: ValidationInfo
+    ) -> tuple[DeadlineSpec, ...]:
+        _after_arrival(reminders, info)
+        return reminders
 
 
 class AdvanceRule(Strict):

@@ -1,6 +1,8 @@
 """Every file in tests/data/routing/bad/ must fail with its expected message at its expected line.
 
 Each bad file starts with ``# expect: line N: TEXT`` naming the line and a part of the error.
+Each file in tests/data/routing/warn/ loads, with a warning (``# warn: line N: TEXT``) that
+``hub routing check`` and ``hub run`` show.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from hub.routing import load_routing
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "routing"
 BAD = sorted((DATA / "bad").glob("*.yaml"))
+WARN = sorted((DATA / "warn").glob("*.yaml"))
 
 
-def _expectation(path: Path) -> tuple[int, str]:
+def _expectation(path: Path, word: str = "expect") -> tuple[int, str]:
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    found = re.fullmatch(r"# expect: line (\d+): (.+)", first)
-    assert found, f"{path.name} lacks its '# expect: line N: TEXT' header"
+    found = re.fullmatch(rf"# {word}: line (\d+): (.+)", first)
+    assert found, f"{path.name} lacks its '# {word}: line N: TEXT' header"
     return int(found.group(1)), found.group(2)
 
 
@@ -53,14 +56,28 @@ def test_bad_config_fails_with_its_message_and_line(path: Path) -> None:
     assert all(p.zh and p.en for p in problems)
 
 
+def test_there_are_warning_configs() -> None:
+    assert len(WARN) >= 3
+
+
+@pytest.mark.parametrize("path", WARN, ids=[p.stem for p in WARN])
+def test_warning_config_loads_with_its_warning_and_line(path: Path) -> None:
+    line, text = _expectation(path, "warn")
+    loaded = load_routing(path)
+    notices = [f"{p.line}: {p.zh} | {p.en} | {p.path}" for p in loaded.notices]
+    assert any(p.line == line and (text in p.en or text in p.zh) for p in loaded.notices), notices
+    assert any(text in w and f"{path}:{line}:" in w for w in loaded.warnings), loaded.warnings
+    assert all(p.zh and p.en and p.file == str(path) for p in loaded.notices)
+
+
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     text = (DATA / "minimal.yaml").read_text(encoding="utf-8")
     text = text.replace("to: [scjg]", "to: [scjg, wsjk]").replace(
-        "{to: xzsp, action: remind}", "{to: zfb, action: remind}"
+        "{to: xzsp, action: remind}", "{to: lxhy, action: remind}"
     )
     path = tmp_path / "two.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_routing(path)
     messages = " ".join(p.en for p in caught.value.problems)
-    assert "'wsjk'" in messages and "'zfb'" in messages
+    assert "'wsjk'" in messages and "'lxhy'" in messages
