@@ -9,9 +9,11 @@ import typer
 
 from hub.cli.output import console, emit_json, err_console
 from hub.cli.render import problems_table, result_notes, result_table, route_tree
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError, HubError, RoutingError
+from hub.message import Channel
 from hub.routing import LoadedRouting, default_routing_path, load_routing
 from hub.routing.batch import run_batch
+from hub.routing.channels import IMPLEMENTED_CHANNELS, parse_channels
 from hub.validation import parse_message
 
 routing_app = typer.Typer(
@@ -24,9 +26,11 @@ ConfigOption = typer.Option(
 JsonOption = typer.Option(False, "--json", help="输出 JSON (machine-readable)")
 
 
-def _load(path: Path | None, as_json: bool) -> LoadedRouting:
+def _load(
+    path: Path | None, as_json: bool, channels: frozenset[Channel] | None = None
+) -> LoadedRouting:
     try:
-        return load_routing(path or default_routing_path())
+        return load_routing(path or default_routing_path(), channels=channels)
     except ConfigError as exc:
         if as_json:
             emit_json({"ok": False, "problems": [p.__dict__ for p in exc.problems]})
@@ -35,12 +39,28 @@ def _load(path: Path | None, as_json: bool) -> LoadedRouting:
         raise typer.Exit(1) from exc
 
 
+_DEFAULT_CHANNELS = ",".join(c.value for c in Channel if c in IMPLEMENTED_CHANNELS)
+
+
+def _channels(text: str) -> frozenset[Channel]:
+    try:
+        return parse_channels(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @routing_app.command("check")
 def check(
-    file: Path | None = typer.Argument(None, help="routing.yaml"), as_json: bool = JsonOption
+    file: Path | None = typer.Argument(None, help="routing.yaml"),
+    channels: str = typer.Option(
+        _DEFAULT_CHANNELS,
+        "--channels",
+        help="本部署启用的渠道，逗号分隔 (channels with an adapter in this deployment)",
+    ),
+    as_json: bool = JsonOption,
 ) -> None:
-    """检查配置：逐节点校验、交叉引用、编译；列出全部错误 (exit 1 on any error)."""
-    loaded = _load(file, as_json)
+    """检查配置：逐节点校验、交叉引用、整树与渠道检查；列出全部错误 (exit 1 on any error)."""
+    loaded = _load(file, as_json, _channels(channels))
     cfg = loaded.config
     summary = {
         "ok": True,
@@ -49,18 +69,26 @@ def check(
         "departments": len(cfg.departments),
         "policies": len(cfg.policies),
         "routes": len(loaded.router.tree.walk()),
+        "channels": [c.value for c in Channel if c in loaded.channels],
         "warnings": list(loaded.warnings),
+        "notices": [p.__dict__ for p in loaded.notices],
     }
     if as_json:
         emit_json(summary)
         return
+    count = len(loaded.warnings)
     console.print(
         f"[green]配置有效[/green] {loaded.file}：{cfg.jurisdiction.name}，"
         f"{summary['departments']} 个部门，{summary['policies']} 条策略，"
-        f"{summary['routes']} 条路由 (config OK)"
+        f"{summary['routes']} 条路由"
+        + (
+            f"，[yellow]{count} 条警告[/yellow] (config OK, {count} warnings)"
+            if count
+            else " (config OK)"
+        )
     )
     for warning in loaded.warnings:
-        console.print(f"[yellow]⚠ {warning}[/yellow]")
+        console.print(f"⚠ {warning}", style="yellow", markup=False, soft_wrap=True)
 
 
 @routing_app.command("show")
@@ -101,7 +129,8 @@ def _single(loaded: LoadedRouting, path: Path, at: str | None, as_json: bool) ->
         result = loaded.router.resolve(msg, when)
     except (HubError, OSError, ValueError) as exc:
         if as_json:
-            emit_json({"ok": False, "error": str(exc)})
+            bilingual = {"zh": exc.zh, "en": exc.en} if isinstance(exc, RoutingError) else {}
+            emit_json({"ok": False, "error": str(exc), **bilingual})
         else:
             err_console.print(f"[red]无法路由 (cannot route)[/red] {path}:\n{exc}")
         raise typer.Exit(1) from exc

@@ -16,12 +16,14 @@ import uvicorn
 
 from hub.cli.context import masked_url
 from hub.cli.output import console, emit_json, err_console
+from hub.clock.now import SystemClock
 from hub.core.hub import Hub
 from hub.core.runtime import RuntimeConfig
 from hub.errors import ConfigError, FieldProblem, HubError, MessageError, RoutingError
 from hub.logging import configure_logging
 from hub.message import Channel
-from hub.service import HubService, Settings, build_service
+from hub.routing import LoadedRouting, load_routing
+from hub.service import HubService, Settings, build_service, default_adapters
 
 log = structlog.get_logger(__name__)
 DEMO_START = dt.datetime(2026, 10, 8, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -46,11 +48,45 @@ def run(
 
             run_demo(speed=speed, serve_for=serve_for, port=port)
             return
-        service = build_service(_settings(port))
+        service = _service(_settings(port))
     except (ConfigError, HubError) as exc:  # HubError includes a bad HUB_* setting
         err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
         raise typer.Exit(1) from exc
+    for line in banner_lines(service.routing):
+        err_console.print(line, markup=False, soft_wrap=True)
     serve(service, serve_for)
+
+
+def _service(settings: Settings) -> HubService:
+    """The hub, its routing checked against the channels it has adapters for."""
+    clock = SystemClock()
+    adapters = default_adapters(settings, clock)
+    routing = load_routing(settings.routing_path, channels=frozenset(adapters))
+    return build_service(settings, clock=clock, routing=routing, adapters=adapters)
+
+
+_NOT_ENABLED = {
+    Channel.EMAIL: ("未配置，设置 HUB_SMTP_URL 启用", "not configured: set HUB_SMTP_URL"),
+    Channel.SELFBUILT: ("尚未实现", "not implemented yet"),
+}
+
+
+def banner_lines(routing: LoadedRouting) -> list[str]:
+    """What ``hub run`` says first (stderr): routing file, county, channels, every warning."""
+    jurisdiction = routing.config.jurisdiction
+    enabled = ", ".join(c.value for c in Channel if c in routing.channels)
+    missing = [c for c in Channel if c not in routing.channels]
+    lines = [
+        f"路由配置 (routing): {routing.file}",
+        f"县区 (jurisdiction): {jurisdiction.name}（{jurisdiction.code}）"
+        f"《{jurisdiction.measures.title}》",
+        f"启用渠道 (channels): {enabled}",
+    ]
+    for channel in missing:
+        zh, en = _NOT_ENABLED.get(channel, ("未启用", "not enabled"))
+        lines.append(f"  {channel.value}（{channel.label}）{zh} ({en})")
+    lines.extend(f"⚠ {warning}" for warning in routing.warnings)
+    return lines
 
 
 def _settings(port: int | None, **changes: object) -> Settings:
@@ -163,8 +199,10 @@ def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
     for r in results:
         if "quarantine_id" in r:
             console.print(
-                f"[red]未受理，已隔离[/red] {r['file']}  隔离编号 #{r['quarantine_id']}"
-                f"（hub quarantine show {r['quarantine_id']}）\n{r['error']}"
+                f"[red]未受理，已隔离 (refused, quarantined)[/red] {r['file']}"
+                f"  隔离编号 (quarantine id) #{r['quarantine_id']}"
+                f"（hub quarantine show {r['quarantine_id']}）\n{r['error']}",
+                soft_wrap=True,  # paths and ids stay whole, to copy
             )
         elif "error" in r:
             console.print(f"[red]未受理[/red] {r['file']}\n{r['error']}")
