@@ -88,7 +88,7 @@ def test_an_implausible_date_is_quarantined_with_its_reason(
     # Then the good one is accepted, the bad one quarantined, and the command fails
     assert result.exit_code == 1
     (quarantined,) = entries(ledger)
-    assert f"隔离编号 #{quarantined.id}" in result.stdout
+    assert f"隔离编号 (quarantine id) #{quarantined.id}" in result.stdout
     assert "已受理" in result.stdout and "occurred_at" in result.stdout
     kept = entry(ledger, quarantined.id)
     assert kept.raw == bad.read_bytes()
