@@ -8,7 +8,9 @@ embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOS
 (when an unfinished published job is offered again, default 30) bound recovery after a crash;
 ``HUB_ROUTE_WORKERS`` / ``HUB_DELIVER_WORKERS`` (consumer threads per process, default 1 / 2;
 each handles batches, and deliveries of a batch are sent concurrently: scale with processes),
-``HUB_RELAY_INTERVAL`` (seconds between outbox relay passes, default 0.5) and
+``HUB_RELAY_INTERVAL`` (seconds between outbox relay passes, default 0.5),
+``HUB_MAX_JOB_ATTEMPTS`` (times a job is taken without completing before the relay quarantines
+it, default 10; see ``hub/core/relay.py``) and
 ``HUB_RETRY_ROUND_WAIT`` (first wait between durable delivery retry rounds, default 60 s).
 """
 
@@ -88,6 +90,7 @@ class Settings:
     runtime: RuntimeConfig = field(
         default_factory=lambda: RuntimeConfig(
             redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0),
+            max_job_attempts=_count("HUB_MAX_JOB_ATTEMPTS", 10),
             relay_interval=_seconds("HUB_RELAY_INTERVAL", 0.5),
             route_workers=_count("HUB_ROUTE_WORKERS", 1),
             deliver_workers=_count("HUB_DELIVER_WORKERS", 2),

@@ -1,4 +1,5 @@
-"""``hub status``: the outbox backlog per queue and claim/delivery counts per department."""
+"""``hub status``: the outbox backlog per queue, the relay's quarantined and stale jobs, and
+claim/delivery counts per department."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hub.cli.context import ConfigOption, JsonOption, ledger, parse_at, try_rout
 from hub.cli.labels import age_text, local_time, state_label
 from hub.cli.output import console, emit_json
 from hub.clock.deadline import display_instant
-from hub.ops.status import DeptStatus, StatusReport, Totals, status
+from hub.ops.status import DeptStatus, RelayStatus, StatusReport, Totals, status
 
 DEPT_COLUMNS = (
     "部门",
@@ -47,6 +48,7 @@ def status_cmd(
         return
     console.print(f"统计时刻 {local_time(report.at)}")
     console.print(queue_table(report))
+    console.print(relay_line(report.relay))
     console.print(department_table(report, names))
     console.print(totals_line(report.totals))
 
@@ -62,6 +64,21 @@ def queue_table(report: StatusReport) -> Table:
     if not report.queues:
         table.add_row("（无积压 nothing pending）", "0", "—", "0", "0")
     return table
+
+
+def relay_line(relay: RelayStatus) -> str:
+    """The relay's quarantined jobs per queue and its oldest stale job, in one line."""
+    given_up = "、".join(f"{queue} {n} 条" for queue, n in sorted(relay.quarantined.items()))
+    line = f"转发：已隔离任务 {given_up or '0 条'}"
+    if given_up:
+        line = f"[red]{line}[/red]（hub quarantine list）"
+    job = relay.oldest_stale
+    if job is None:
+        return f"{line}；无滞留任务 (relay: no stale job)"
+    return (
+        f"{line}；最久滞留任务 #{job.outbox_id} {job.queue}，距上次发布 {age_text(job.age_seconds)}"
+        f"（已发布 {job.publishes} 次，已领取 {job.attempts} 次）"
+    )
 
 
 def department_table(report: StatusReport, names: dict[str, str]) -> Table:

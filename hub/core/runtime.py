@@ -16,6 +16,7 @@ import structlog
 from hub.bus.base import Bus
 from hub.bus.topology import ALL_QUEUES, ROUTE, deliver_queue
 from hub.core.hub import Hub
+from hub.core.relay import RelayPolicy
 from hub.message import Channel
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,7 @@ class RuntimeConfig:
     seal_interval: float = 0.2
     tick_interval: float = 1.0
     redeliver_after: float = 30.0
+    max_job_attempts: int = 10  # leases without completing before the relay quarantines a job
     recompute_interval: float = 3600.0
     route_workers: int = 1  # each takes batches: more threads in one process cost more than they
     deliver_workers: int = 2  # give (measured); run more processes instead
@@ -129,7 +131,10 @@ class HubRuntime:
         self.hub.handle_delivery_batch(jobs)
 
     def _relay(self) -> int:
-        return self.hub.relay(redeliver_after=self.config.redeliver_after)
+        policy = RelayPolicy(
+            redeliver_after=self.config.redeliver_after, max_attempts=self.config.max_job_attempts
+        )
+        return self.hub.relay(policy)
 
     def _tick(self) -> int:
         return self.hub.tick()

@@ -5,6 +5,8 @@ A producer ``enqueue``s in its own transaction; after commit the row is publishe
 its lease ran out). A consumer ``lease``s the row before working and ``complete``s it in the
 transaction that records its effects: a second copy of the same bus message then finds the row
 done or leased and does nothing. Delays are rows with ``available_at`` in the future.
+``publishes`` counts how often a row went on the bus (the relay's growing wait, see
+``hub.core.relay``); a row the relay gave up on is closed (``done_at``) with its ``quarantine_id``.
 The UPDATEs here leave row objects loaded in the session as they were (no caller reads them
 afterwards), which spares the ORM a synchronisation per statement.
 """
@@ -12,9 +14,10 @@ afterwards), which spares the ORM a synchronisation per statement.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from hub.ledger.schema import OutboxRow
@@ -35,13 +38,15 @@ def enqueue(
     ``published=True`` says the caller publishes it right after commit (the fast path); if the
     process dies first, the relay republishes it once ``redeliver_after`` has passed.
     """
+    published_now = published and available_at is None
     row = OutboxRow(
         queue=queue,
         payload=payload,
         created_at=now,
         available_at=available_at or now,
         attempts=0,
-        published_at=now if published and available_at is None else None,
+        published_at=now if published_now else None,
+        publishes=1 if published_now else 0,
     )
     session.add(row)
     return row
@@ -74,11 +79,12 @@ def complete(session: Session, outbox_id: int, *, now: dt.datetime) -> bool:
 
 
 def release(session: Session, outbox_id: int, *, available_at: dt.datetime) -> None:
-    """Give the row back for another try at ``available_at`` (a delayed retry)."""
+    """Give the row back for another try at ``available_at`` (a delayed retry): it is published
+    afresh then, and its publish count (the relay's growing wait) starts again."""
     session.execute(
         update(OutboxRow)
         .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
-        .values(available_at=available_at, lease_until=None, published_at=None)
+        .values(available_at=available_at, lease_until=None, published_at=None, publishes=0)
         .execution_options(synchronize_session=False)
     )
 
@@ -99,18 +105,40 @@ def unpublished_rows(session: Session, *, now: dt.datetime, limit: int) -> list[
     return list(session.execute(query).scalars())
 
 
-def _stale(now: dt.datetime, redeliver_after: dt.timedelta) -> Any:
+def _not_held(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now)
+
+
+def _due_again(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
+    """``published_at + waits[publishes - 1] <= now``; the last wait holds for every later
+    publish (the cap), and a count of 0 counts as 1."""
+    last = len(waits)
+    terms = []
+    for level, wait in enumerate(waits, start=1):
+        if level == last:
+            count: ColumnElement[bool] = OutboxRow.publishes >= level if level > 1 else true()
+        elif level == 1:
+            count = OutboxRow.publishes <= 1
+        else:
+            count = OutboxRow.publishes == level
+        terms.append(and_(count, OutboxRow.published_at <= now - wait))
+    return or_(*terms)
+
+
+def _stale(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
     return and_(
         OutboxRow.done_at.is_(None),
         OutboxRow.available_at <= now,
-        OutboxRow.published_at <= now - redeliver_after,
-        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
+        OutboxRow.published_at.is_not(None),
+        _not_held(now),
+        _due_again(now, waits),
     )
 
 
-def stale_queues(session: Session, *, now: dt.datetime, redeliver_after: dt.timedelta) -> set[str]:
-    """Queues with rows published ``redeliver_after`` ago, still not done and not leased."""
-    query = select(OutboxRow.queue).where(_stale(now, redeliver_after)).distinct()
+def stale_queues(session: Session, *, now: dt.datetime, waits: Sequence[dt.timedelta]) -> set[str]:
+    """Queues with rows published, not done, not leased, whose wait (``waits`` by publish
+    count) has passed."""
+    query = select(OutboxRow.queue).where(_stale(now, waits)).distinct()
     return set(session.scalars(query))
 
 
@@ -119,21 +147,69 @@ def stale_rows(
     *,
     now: dt.datetime,
     limit: int,
-    redeliver_after: dt.timedelta,
-    queues: set[str],
+    waits: Sequence[dt.timedelta],
+    bounds: Mapping[str, dt.datetime | None],
 ) -> list[OutboxRow]:
-    """Rows of ``queues`` published ``redeliver_after`` ago, still not done and not leased:
-    their bus message may be lost."""
-    if not queues or limit <= 0:
+    """Stale rows (see :func:`stale_queues`) of the queues in ``bounds``, oldest publish first;
+    a queue with a bound only has its rows published at or before it: their bus message may be
+    lost."""
+    if not bounds or limit <= 0:
         return []
+    scope = [
+        OutboxRow.queue == queue
+        if bound is None
+        else and_(OutboxRow.queue == queue, OutboxRow.published_at <= bound)
+        for queue, bound in sorted(bounds.items())
+    ]
     query = (
         select(OutboxRow)
-        .where(_stale(now, redeliver_after), OutboxRow.queue.in_(sorted(queues)))
-        .order_by(OutboxRow.available_at)
+        .where(_stale(now, waits), or_(*scope))
+        .order_by(OutboxRow.published_at, OutboxRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return list(session.execute(query).scalars())
+
+
+def exhausted_rows(
+    session: Session, *, now: dt.datetime, max_attempts: int, limit: int
+) -> list[OutboxRow]:
+    """Pending rows leased ``max_attempts`` times whose last lease ran out: never completed."""
+    query = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.done_at.is_(None),
+            OutboxRow.attempts >= max_attempts,
+            _not_held(now),
+        )
+        .order_by(OutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(query).scalars())
+
+
+def queue_head_query(queue: str, *, sample: int = 20) -> Select[tuple[dt.datetime | None]]:
+    """See :func:`queue_head` (apart, so a test can ask the planner about it)."""
+    recent = (
+        select(OutboxRow.published_at)
+        .where(
+            OutboxRow.queue == queue,
+            OutboxRow.done_at.is_not(None),
+            OutboxRow.quarantine_id.is_(None),
+        )
+        .order_by(OutboxRow.done_at.desc())
+        .limit(sample)
+        .subquery()
+    )
+    return select(func.max(recent.c.published_at))
+
+
+def queue_head(session: Session, queue: str, *, sample: int = 20) -> dt.datetime | None:
+    """The newest publish among the queue's last ``sample`` completed jobs: how far along the
+    queue its consumers have got (None: nothing completed yet). Found through ``ix_outbox_done``."""
+    head: dt.datetime | None = session.scalar(queue_head_query(queue, sample=sample))
+    return head
 
 
 def mark_published(session: Session, ids: list[int], *, now: dt.datetime) -> None:
@@ -141,6 +217,20 @@ def mark_published(session: Session, ids: list[int], *, now: dt.datetime) -> Non
         session.execute(
             update(OutboxRow)
             .where(OutboxRow.id.in_(ids))
-            .values(published_at=now)
+            .values(published_at=now, publishes=OutboxRow.publishes + 1)
             .execution_options(synchronize_session=False)
         )
+
+
+def close_quarantined(
+    session: Session, outbox_id: int, *, quarantine_id: int, now: dt.datetime
+) -> bool:
+    """Close a row the relay gave up on: done (``lease`` and ``complete`` refuse it from now
+    on, so a late handler applies nothing) and linked to its quarantine entry."""
+    result = session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == outbox_id, OutboxRow.done_at.is_(None))
+        .values(done_at=now, lease_until=None, quarantine_id=quarantine_id)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -228,6 +228,19 @@ class OutboxRow(Base):
             postgresql_where=text("done_at IS NULL"),
             sqlite_where=text("done_at IS NULL"),
         ),
+        Index(  # a queue's latest completions: how far its consumers got (the relay)
+            "ix_outbox_done",
+            "queue",
+            "done_at",
+            postgresql_where=text("done_at IS NOT NULL"),
+            sqlite_where=text("done_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_outbox_quarantined",
+            "queue",
+            postgresql_where=text("quarantine_id IS NOT NULL"),
+            sqlite_where=text("quarantine_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -239,8 +252,11 @@ class OutboxRow(Base):
     available_at: Mapped[dt.datetime] = mapped_column(Instant)
     published_at: Mapped[dt.datetime | None] = mapped_column(Instant)
     lease_until: Mapped[dt.datetime | None] = mapped_column(Instant)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # leases taken
     done_at: Mapped[dt.datetime | None] = mapped_column(Instant)
+    publishes: Mapped[int] = mapped_column(Integer, default=0)  # times put on the bus
+    # set when the relay gave up on the job (done_at is set too: nobody takes it again)
+    quarantine_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 class QuarantineRow(Base):

@@ -17,6 +17,8 @@ Replay by stage:
             for the same message) and the problems are returned. Otherwise, in ONE transaction,
             the message goes back to ``accepted``, is routed by the routing stage's own code
             (``route_job``, as ``Hub.handle_route`` does) and the entry is marked replayed.
+    relay   a job the outbox relay gave up on (``hub.core.relay``): the same job goes into the
+            outbox again as a new row, and the entry is marked replayed, in one transaction.
     other   refused (``deliver`` entries are not produced by the hub yet).
 
 The jobs a replay creates are published through the hub's bus (see ``hub.ops.handoff`` for the
@@ -35,6 +37,8 @@ from sqlalchemy.orm import Session, defer
 
 from hub.core.codec import message_from_json
 from hub.core.hub import Hub
+from hub.core.relay import STAGE as RELAY_STAGE
+from hub.core.relay import requeue
 from hub.core.routing_stage import route_job
 from hub.errors import HubError, MessageError, NotFoundError, StateConflictError
 from hub.ledger.events import append_event
@@ -162,6 +166,8 @@ def replay(hub: Hub, entry_id: int, *, actor: str = "operator") -> ReplayResult:
         return _replay_ingest(hub, entry_id, raw, actor)
     if stage == "route":
         return _replay_route(hub, entry_id, actor)
+    if stage == RELAY_STAGE:
+        return _replay_relay(hub, entry_id, actor)
     problem = {
         "path": "",
         "zh": f"不支持重放 {stage} 阶段的隔离记录",
@@ -202,6 +208,17 @@ def _replay_route(hub: Hub, entry_id: int, actor: str) -> ReplayResult:
     hub.publish(jobs)
     return ReplayResult(
         entry_id, "route", ok=True, state="replayed", message_id=message_id, jobs=len(jobs)
+    )
+
+
+def _replay_relay(hub: Hub, entry_id: int, actor: str) -> ReplayResult:
+    with hub.db.transaction() as session:
+        row = _open_entry(session, entry_id)
+        job = requeue(session, row, now=hub.clock.now(), actor=actor)
+        message_id = row.message_id
+    hub.publish([job])
+    return ReplayResult(
+        entry_id, RELAY_STAGE, ok=True, state="replayed", message_id=message_id, jobs=1
     )
 
 

@@ -15,6 +15,11 @@ Definitions, at ``now``:
                              or the policy escalates instead of auto-claiming)
     dept.escalated           open with ``escalation_level > 0``
     dept.failed              every channel failed (``transport_state = failed``: dead letter)
+    relay.quarantined        per queue, jobs the relay gave up on whose quarantine entry is still
+                             open (``hub quarantine list``; found through ``ix_outbox_quarantined``)
+    relay.oldest_stale       the pending, due, unleased job published longest ago, if that was at
+                             least ``stale_after`` (30 s, the default ``HUB_REDELIVER_AFTER``)
+                             ago: a job whose bus message may be lost, waiting for the relay
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
@@ -62,11 +67,28 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class StaleJob:
+    outbox_id: int
+    queue: str
+    published_at: dt.datetime
+    age_seconds: float
+    publishes: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    quarantined: dict[str, int]  # queue -> jobs given up, entry still open
+    oldest_stale: StaleJob | None
+
+
+@dataclass(frozen=True)
 class StatusReport:
     at: dt.datetime
     queues: list[QueueStatus]
     departments: list[DeptStatus]
     totals: Totals
+    relay: RelayStatus
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = jsonable(self)
@@ -158,12 +180,47 @@ def totals(session: Session, departments: list[DeptStatus] | None = None) -> Tot
     )
 
 
-def status(session: Session, now: dt.datetime) -> StatusReport:
-    """Queues, departments and totals, as of ``now``."""
+def relay_status(session: Session, now: dt.datetime, stale_after: float = 30.0) -> RelayStatus:
+    """Jobs the relay quarantined (open entries, per queue) and the oldest stale job."""
+    o, q = OutboxRow, QuarantineRow
+    given_up = session.execute(
+        select(o.queue, func.count())
+        .join(q, q.id == o.quarantine_id)
+        .where(o.quarantine_id.is_not(None), q.state == "open")
+        .group_by(o.queue)
+        .order_by(o.queue)
+    ).all()
+    oldest = session.execute(
+        select(o.id, o.queue, o.published_at, o.publishes, o.attempts)
+        .where(
+            o.done_at.is_(None),
+            o.available_at <= now,
+            o.published_at <= now - dt.timedelta(seconds=stale_after),
+            or_(o.lease_until.is_(None), o.lease_until <= now),
+        )
+        .order_by(o.published_at, o.id)
+        .limit(1)
+    ).first()
+    stale = None
+    if oldest is not None:
+        stale = StaleJob(
+            outbox_id=oldest.id,
+            queue=oldest.queue,
+            published_at=oldest.published_at,
+            age_seconds=max(0.0, (now - oldest.published_at).total_seconds()),
+            publishes=oldest.publishes,
+            attempts=oldest.attempts,
+        )
+    return RelayStatus(quarantined={queue: n for queue, n in given_up}, oldest_stale=stale)
+
+
+def status(session: Session, now: dt.datetime, stale_after: float = 30.0) -> StatusReport:
+    """Queues, departments, totals and the relay's state, as of ``now``."""
     departments = department_status(session, now)
     return StatusReport(
         at=now,
         queues=queue_status(session, now),
         departments=departments,
         totals=totals(session, departments),
+        relay=relay_status(session, now, stale_after),
     )
