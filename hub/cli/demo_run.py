@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from hub.cli.output import console
-from hub.cli.run_cmd import DEMO_START, _settings, fresh_demo_dir
+from hub.cli.run_settings import DEMO_START, fresh_demo_dir, settings_with
 from hub.clock.deadline import display_instant
 from hub.clock.now import ScaledClock
 from hub.core.dispatch import RetryPolicy
@@ -42,7 +42,7 @@ CLAIM_LABELS = {
 
 def run_demo(*, speed: float, serve_for: float | None, port: int | None) -> None:
     folder = fresh_demo_dir(Path("var/demo"))
-    settings = _settings(
+    settings = settings_with(
         port,
         database_url=f"sqlite:///{folder}/hub.db",
         paper_spool=folder / "paper",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import shutil
 import threading
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import structlog
 import typer
@@ -16,6 +13,7 @@ import uvicorn
 
 from hub.cli.context import masked_url
 from hub.cli.output import console, emit_json, err_console
+from hub.cli.run_settings import settings_with
 from hub.clock.now import SystemClock
 from hub.core.hub import Hub
 from hub.core.runtime import RuntimeConfig
@@ -26,7 +24,6 @@ from hub.routing import LoadedRouting, load_routing
 from hub.service import HubService, Settings, build_service, default_adapters
 
 log = structlog.get_logger(__name__)
-DEMO_START = dt.datetime(2026, 10, 8, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def register_run(app: typer.Typer) -> None:
@@ -48,7 +45,7 @@ def run(
 
             run_demo(speed=speed, serve_for=serve_for, port=port)
             return
-        service = _service(_settings(port))
+        service = _service(settings_with(port))
     except (ConfigError, HubError) as exc:  # HubError includes a bad HUB_* setting
         err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
         raise typer.Exit(1) from exc
@@ -89,12 +86,6 @@ def banner_lines(routing: LoadedRouting) -> list[str]:
     return lines
 
 
-def _settings(port: int | None, **changes: object) -> Settings:
-    settings = Settings()
-    values: dict[str, object] = {"api_port": port or settings.api_port, **changes}
-    return Settings(**{**settings.__dict__, **values})
-
-
 def serve(service: HubService, serve_for: float | None, *, banner: bool = True) -> None:
     """Run the workers and the API until Ctrl-C (or ``serve_for`` seconds)."""
     settings = service.settings
@@ -126,7 +117,7 @@ def push(
 
     无法受理的文件与经接口推送一样隔离登记（打印隔离编号），命令以非零状态退出。
     """
-    service = build_service(_settings(None, runtime=RuntimeConfig()))
+    service = build_service(settings_with(None, runtime=RuntimeConfig()))
     service.hub.fast_path = False  # the running hub's relay publishes these
     try:
         results = [_push_file(service.hub, path) for path in files]
@@ -209,9 +200,3 @@ def _report_pushes(results: list[dict[str, object]], as_json: bool) -> None:
         else:
             note = "（重复，已忽略）" if r["duplicate"] else ""
             console.print(f"[green]已受理[/green] {r['file']} → {r['message_id']}{note}")
-
-
-def fresh_demo_dir(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
