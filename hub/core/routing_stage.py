@@ -41,8 +41,8 @@ def route_job(
     row = session.get(MessageRow, message_id)
     if row is None or row.state != MessageState.ACCEPTED:
         return []
-    message = message_from_json(row.payload)
     try:  # sender lateness counts from acceptance, whenever the backlog lets routing run
+        message = message_from_json(row.payload)
         result = router.resolve(message, row.accepted_at)
     except HubError as exc:
         _quarantine_unroutable(session, row, _problem(exc), now)
