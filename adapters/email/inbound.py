@@ -50,7 +50,6 @@ from hub.blobs import BlobStore
 from hub.core.api import HubApi
 from hub.errors import ActionError, FieldProblem, NormalizeError, NotFoundError, RoutingError
 from hub.message import Channel
-from hub.validation import split_bilingual
 
 __all__ = ["InboundProcessor", "Outcome"]
 
@@ -169,8 +168,7 @@ class InboundProcessor:
             try:
                 accepted = self.hub.accept(message)
             except RoutingError as exc:
-                zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
-                problems.append(FieldProblem(message.source.source_id, zh, en))
+                problems.append(FieldProblem(message.source.source_id, exc.zh, exc.en))
                 continue
             bound.info(
                 "push.by_mail",

@@ -55,7 +55,7 @@ from hub.clock.now import Clock, SystemClock
 from hub.core.api import HubApi
 from hub.errors import FieldProblem, MessageError, RoutingError
 from hub.message import CanonicalMessage, Channel, ClassificationLevel
-from hub.validation import parse_message, split_bilingual
+from hub.validation import parse_message
 
 log = structlog.get_logger(__name__)
 PLATFORM = Channel.PLATFORM
@@ -203,9 +203,8 @@ def _ingest(hub: HubApi, upload: Upload, fmt: _Format) -> JSONResponse:
     try:
         accepted = hub.accept(message)
     except RoutingError as exc:
-        zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
-        qid = _quarantine(hub, upload, fmt, [FieldProblem("", zh, en)], "unroutable")
-        raise ApiError(422, "unroutable", zh, en, quarantine_id=qid) from exc
+        qid = _quarantine(hub, upload, fmt, [FieldProblem(exc.path, exc.zh, exc.en)], "unroutable")
+        raise ApiError(422, "unroutable", exc.zh, exc.en, quarantine_id=qid) from exc
     except MessageError as exc:
         raise _invalid(hub, upload, fmt, exc.problems) from exc
     body = {"message_id": accepted.message_id, "duplicate": accepted.duplicate}

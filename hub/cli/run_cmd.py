@@ -130,7 +130,7 @@ def push(
 
 def _push_file(hub: Hub, path: Path) -> dict[str, object]:
     """Accept one file; quarantine it (non-empty) when it is invalid or cannot be routed."""
-    from hub.validation import parse_message, split_bilingual
+    from hub.validation import parse_message
 
     try:
         raw = path.read_bytes()
@@ -141,8 +141,7 @@ def _push_file(hub: Hub, path: Path) -> dict[str, object]:
     except MessageError as exc:
         return _refused(hub, path, raw, exc.problems)
     except RoutingError as exc:
-        zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
-        return _refused(hub, path, raw, [FieldProblem("", zh, en)])
+        return _refused(hub, path, raw, [FieldProblem(exc.path, exc.zh, exc.en)])
     except HubError as exc:
         return {"file": str(path), "error": str(exc)}
     return {"file": str(path), "message_id": accepted.message_id, "duplicate": accepted.duplicate}

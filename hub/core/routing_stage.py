@@ -20,7 +20,7 @@ from hub.core.codec import message_from_json
 from hub.core.ids import delivery_id
 from hub.core.jobs import push_job
 from hub.core.states import ClaimState, MessageState, ObjectionState, ReplyState, TransportState
-from hub.errors import FieldProblem, HubError
+from hub.errors import FieldProblem, HubError, RoutingError
 from hub.ledger.events import append_event
 from hub.ledger.outbox import complete, enqueue
 from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
@@ -145,9 +145,9 @@ def _delivery(row: MessageRow, decision: RecipientDecision, router: Router) -> D
 
 
 def _problem(exc: HubError) -> FieldProblem:
-    zh, en = getattr(exc, "zh", None), getattr(exc, "en", None)
-    if not (isinstance(zh, str) and isinstance(en, str)):
-        zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
+    if isinstance(exc, RoutingError):
+        return FieldProblem(exc.path, exc.zh, exc.en)
+    zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
     return FieldProblem("", zh, en)
 
 
