@@ -199,7 +199,7 @@ class CalendarConfig(BaseModel):
     extra_holidays: list[str] = Field(default_factory=list)
     extra_workdays: list[str] = Field(default_factory=list)
     years: dict[int, YearSchedule] = Field(default_factory=dict)
-    package_until: int | None = Field(default=None, ge=1900, le=2200)
+    package_until: int | None = None
 
     _dates = field_validator("extra_holidays", "extra_workdays", mode="before")(_date_list)
 
@@ -210,6 +210,13 @@ class CalendarConfig(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"未知时区 {value!r} (unknown time zone {value!r})") from None
+        return value
+
+    @field_validator("package_until")
+    @classmethod
+    def _check_package_until(cls, value: int | None) -> int | None:
+        if value is not None and not 1900 <= value <= 2200:
+            raise ValueError(f"无效年份 {value} (package_until {value} is outside 1900..2200)")
         return value
 
     @field_validator("years")
