@@ -12,6 +12,7 @@ from hub.cli.quarantine_cmd import quarantine_app
 from hub.cli.routing_cmd import routing_app
 from hub.cli.run_cmd import register_run
 from hub.cli.schema_cmd import register_schema
+from hub.cli.simulate_cmd import register_simulate
 from hub.cli.status_cmd import register_status
 from hub.cli.token_cmd import token_app
 from hub.cli.trace_cmd import register_trace
@@ -39,6 +40,7 @@ register_run(app)
 app.add_typer(db_app, name="db")
 register_status(app)
 register_trace(app)
+register_simulate(app)
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
