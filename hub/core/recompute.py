@@ -1,7 +1,7 @@
 """Provisional deadlines (past the calendar's known data) are recomputed once it knows more.
 
-A delivery routed while its deadline fell in a year with no holiday schedule was computed
-Monday–Friday and flagged provisional, with the calendar version it used. When the operator adds
+A delivery whose deadline fell in a year with no complete holiday schedule was computed with
+the statutory holidays (no 调休) and flagged provisional, with the calendar version it used. When the operator adds
 that year (``calendar.years`` in routing.yaml) the version changes; this pass recomputes each
 such delivery from the instant it was delivered and the specs it was routed with, moves its
 open timers (the delivery row is locked first, then its timers: the hub's one lock order),
