@@ -1,8 +1,9 @@
 """Provisional deadlines (past the calendar's known data) are recomputed once it knows more.
 
 A delivery whose deadline fell in a year with no complete holiday schedule was computed with
-the statutory holidays (no 调休) and flagged provisional, with the calendar version it used. When the operator adds
-that year (``calendar.years`` in routing.yaml) the version changes; this pass recomputes each
+the statutory holidays (no 调休) and flagged provisional, with the calendar version it used.
+When the operator adds that year (``calendar.years`` in routing.yaml, ``complete: true``) the
+version changes; this pass recomputes each
 such delivery from the instant it was delivered and the specs it was routed with, moves its
 open timers (the delivery row is locked first, then its timers: the hub's one lock order),
 and records ``deadline.recomputed`` with the old and new instants.
