@@ -59,7 +59,7 @@ def claim(
             delivery_id,
             row.claim_state,
             row.claimed_at or now,
-            late=row.claim_state == "claimed_late",
+            late=row.claim_state is ClaimState.CLAIMED_LATE,
             note_zh="已认领，无需重复认领",
         )
     if row.claim_state == ClaimState.AUTO_CLAIMED:
@@ -84,7 +84,7 @@ def _set_claimed(
     session: Session,
     row: DeliveryRow,
     *,
-    state: str,
+    state: ClaimState,
     actor: str,
     channel: Channel | None,
     now: dt.datetime,
@@ -101,7 +101,7 @@ def _set_claimed(
         )
     )
     cancel_timers(session, row.delivery_id, CLAIM_TIMERS, now=now)
-    event = "claim.auto" if state == "auto_claimed" else "claim.recorded"
+    event = "claim.auto" if state is ClaimState.AUTO_CLAIMED else "claim.recorded"
     delivery_event(
         session,
         event,

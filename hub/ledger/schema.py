@@ -24,6 +24,7 @@ Tables:
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -43,6 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from hub.core.states import ClaimState, MessageState, ObjectionState, ReplyState, TransportState
 
 
 class UtcInstant(TypeDecorator[dt.datetime]):
@@ -68,6 +72,19 @@ class UtcInstant(TypeDecorator[dt.datetime]):
 
 
 Instant = UtcInstant()
+
+
+def State(enum: type[StrEnum]) -> Enum:  # noqa: N802 - reads as a column type
+    """A state column: the enum's values stored as VARCHAR(16) (no database enum type, no
+    CHECK constraint: a new state needs no migration), read back as enum members."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
 ID = String(40)
 
 
@@ -91,9 +108,7 @@ class MessageRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[dt.datetime] = mapped_column(Instant)
     accepted_at: Mapped[dt.datetime] = mapped_column(Instant)
-    state: Mapped[str] = mapped_column(
-        String(16), default="accepted"
-    )  # accepted|routed|quarantined
+    state: Mapped[MessageState] = mapped_column(State(MessageState), default=MessageState.ACCEPTED)
     push_late: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -121,22 +136,23 @@ class DeliveryRow(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)  # the policy rules as routed (snapshot)
     calendar_version: Mapped[str] = mapped_column(String(80))
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
-    # transport: pending -> delivered | failed (all channels exhausted: dead letter)
-    transport_state: Mapped[str] = mapped_column(String(16), default="pending")
+    # the state machines are drawn in hub/core/states.py
+    transport_state: Mapped[TransportState] = mapped_column(
+        State(TransportState), default=TransportState.PENDING
+    )
     delivered_at: Mapped[dt.datetime | None] = mapped_column(Instant)
     delivered_channel: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # claim: open -> claimed | claimed_late | auto_claimed; none when no claim is required
-    claim_state: Mapped[str] = mapped_column(String(16), default="open")
+    claim_state: Mapped[ClaimState] = mapped_column(State(ClaimState), default=ClaimState.OPEN)
     claim_due: Mapped[dt.datetime | None] = mapped_column(Instant)
     on_timeout: Mapped[str | None] = mapped_column(String(16))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(Instant)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
-    # objection: none | open -> raised | deemed_accepted
-    objection_state: Mapped[str] = mapped_column(String(16), default="none")
+    objection_state: Mapped[ObjectionState] = mapped_column(
+        State(ObjectionState), default=ObjectionState.NONE
+    )
     objection_due: Mapped[dt.datetime | None] = mapped_column(Instant)
-    # reply: none | awaiting -> replied | deemed_agreed | overdue
-    reply_state: Mapped[str] = mapped_column(String(16), default="none")
+    reply_state: Mapped[ReplyState] = mapped_column(State(ReplyState), default=ReplyState.NONE)
     reply_due: Mapped[dt.datetime | None] = mapped_column(Instant)
     version: Mapped[int] = mapped_column(Integer, default=0)
 
