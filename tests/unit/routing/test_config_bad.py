@@ -8,12 +8,13 @@ Each file in tests/data/routing/warn/ loads, with a warning (``# warn: line N: T
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hub.errors import ConfigError
-from hub.routing import load_routing
+from hub.routing import LoadedRouting, load_routing
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "routing"
 BAD = sorted((DATA / "bad").glob("*.yaml"))
@@ -81,3 +82,32 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
         load_routing(path)
     messages = " ".join(p.en for p in caught.value.problems)
     assert "'wsjk'" in messages and "'lxhy'" in messages
+
+
+def test_an_override_that_escalates_to_a_department_without_a_chain_is_refused(
+    load_variant: Callable[..., LoadedRouting],
+) -> None:
+    # Given the approval route sending to zjj (no chain) and escalating through its overrides
+    with pytest.raises(ConfigError) as caught:
+        load_variant(
+            (
+                "      to: [scjg]\n",
+                "      to: [zjj]\n      overrides: {claim: {on_timeout: escalate}}\n",
+            )
+        )
+    (problem,) = caught.value.problems
+    assert problem.path == "departments[2].id"
+    assert "department 'zjj' has no escalation chain but route approval escalates" in problem.en
+
+
+def test_a_route_with_only_paper_channels_for_classified_content_is_fine(
+    load_variant: Callable[..., LoadedRouting],
+) -> None:
+    loaded = load_variant(
+        (
+            '    - id: addressed\n      to: ["@recipients"]\n',
+            "    - id: secret\n      match: {classified: true}\n      channels: [paper]\n"
+            '      to: ["@recipients"]\n    - id: addressed\n      to: ["@recipients"]\n',
+        )
+    )
+    assert "secret" in [r.id for r in loaded.router.tree.walk()]
