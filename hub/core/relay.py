@@ -50,12 +50,13 @@ from hub.clock.now import Clock
 from hub.ledger.db import Database
 from hub.ledger.events import append_event
 from hub.ledger.outbox import (
+    QueueSummary,
     close_quarantined,
     enqueue,
     exhausted_rows,
     mark_published,
+    pending_summary,
     queue_head,
-    stale_queues,
     stale_rows,
     unpublished_rows,
 )
@@ -107,18 +108,38 @@ class Relay:
         self.db, self.bus, self.clock = db, bus, clock
 
     def run(self, policy: RelayPolicy) -> int:
-        """One pass; returns how many jobs it published or quarantined."""
+        """One pass; returns how many jobs it published or quarantined. What there is to do
+        is read first without a write lock (SQLite has one writer): a pass over a backlog with
+        nothing to do costs one aggregate query and locks nothing."""
         now = self.clock.now()
-        with self.db.transaction() as session:
-            exhausted = exhausted_rows(
-                session, now=now, max_attempts=policy.max_attempts, limit=policy.limit
+        with self.db.read() as session:
+            summary = pending_summary(
+                session, now=now, waits=policy.waits(), max_attempts=policy.max_attempts
             )
-            given_up = [give_up(session, r, now, policy, Cause.ATTEMPTS) for r in exhausted]
-        _log_given_up(given_up)
+            bounds = self._bounds(session, policy, summary)
+        given_up: list[dict[str, Any]] = []
+        if any(q.exhausted for q in summary.values()):
+            with self.db.transaction() as session:
+                exhausted = exhausted_rows(
+                    session, now=now, max_attempts=policy.max_attempts, limit=policy.limit
+                )
+                given_up = [give_up(session, r, now, policy, Cause.ATTEMPTS) for r in exhausted]
+            _log_given_up(given_up)
+        if not bounds and not any(q.unpublished for q in summary.values()):
+            return len(given_up)
+        return len(given_up) + self._publish(now, policy, bounds)
+
+    def _publish(
+        self, now: dt.datetime, policy: RelayPolicy, bounds: dict[str, dt.datetime | None]
+    ) -> int:
+        """Publish due unpublished rows, then the lost ones of ``bounds``' queues (or give up
+        on those published ``max_publishes`` times)."""
+        worn: list[dict[str, Any]] = []
         with self.db.transaction() as session:
             rows = unpublished_rows(session, now=now, limit=policy.limit)
-            worn: list[dict[str, Any]] = []
-            for row in self._lost(session, now, policy, policy.limit - len(rows)):
+            limit = policy.limit - len(rows)
+            lost = stale_rows(session, now=now, limit=limit, waits=policy.waits(), bounds=bounds)
+            for row in lost:
                 if row.publishes >= policy.max_publishes:
                     worn.append(give_up(session, row, now, policy, Cause.PUBLISHES))
                 else:
@@ -127,24 +148,27 @@ class Relay:
                 self.bus.publish_many([(r.queue, {"outbox_id": r.id, **r.payload}) for r in rows])
                 mark_published(session, [r.id for r in rows], now=now)
         _log_given_up(worn)
-        return len(given_up) + len(worn) + len(rows)
+        return len(worn) + len(rows)
 
-    def _lost(
-        self, session: Session, now: dt.datetime, policy: RelayPolicy, limit: int
-    ) -> list[OutboxRow]:
-        """Stale jobs whose bus message may be lost (the module doc's step 3)."""
-        if limit <= 0:
-            return []
-        waits = policy.waits()
+    def _bounds(
+        self, session: Session, policy: RelayPolicy, summary: dict[str, QueueSummary]
+    ) -> dict[str, dt.datetime | None]:
+        """Queues with stale jobs that may be lost, each with the latest publish that counts
+        as lost (None: any; the module doc's step 3)."""
         bounds: dict[str, dt.datetime | None] = {}
-        for queue in sorted(stale_queues(session, now=now, waits=waits)):
+        for queue, seen in sorted(summary.items()):
+            if seen.oldest_stale is None:
+                continue
             if not queue_busy(self.bus, queue):
                 bounds[queue] = None
                 continue
             head = queue_head(session, queue, sample=policy.head_sample)
-            if head is not None:  # None: nothing completed, nothing overtaken yet
-                bounds[queue] = head - dt.timedelta(seconds=policy.redeliver_after)
-        return stale_rows(session, now=now, limit=limit, waits=waits, bounds=bounds)
+            if head is None:
+                continue  # nothing completed: nothing overtaken yet
+            bound = head - dt.timedelta(seconds=policy.redeliver_after)
+            if bound >= seen.oldest_stale:  # else none of them is overtaken: no query
+                bounds[queue] = bound
+        return bounds
 
 
 def queue_busy(bus: Bus, queue: str) -> bool:

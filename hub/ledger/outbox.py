@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub.ledger.schema import OutboxRow
+from hub.ledger.schema import Instant, OutboxRow
 
 
 def enqueue(
@@ -111,18 +112,11 @@ def _not_held(now: dt.datetime) -> ColumnElement[bool]:
 
 def _due_again(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
     """``published_at + waits[publishes - 1] <= now``; the last wait holds for every later
-    publish (the cap), and a count of 0 counts as 1."""
-    last = len(waits)
-    terms = []
-    for level, wait in enumerate(waits, start=1):
-        if level == last:
-            count: ColumnElement[bool] = OutboxRow.publishes >= level if level > 1 else true()
-        elif level == 1:
-            count = OutboxRow.publishes <= 1
-        else:
-            count = OutboxRow.publishes == level
-        terms.append(and_(count, OutboxRow.published_at <= now - wait))
-    return or_(*terms)
+    publish (the cap), and a count of 0 counts as 1. One CASE on the count per row."""
+    latest = [literal(now - wait, Instant) for wait in waits]
+    levels = [(OutboxRow.publishes <= 1, latest[0])]
+    levels += [(OutboxRow.publishes == n, latest[n - 1]) for n in range(2, len(waits))]
+    return OutboxRow.published_at <= case(*levels, else_=latest[-1])
 
 
 def _stale(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
@@ -135,11 +129,36 @@ def _stale(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[boo
     )
 
 
-def stale_queues(session: Session, *, now: dt.datetime, waits: Sequence[dt.timedelta]) -> set[str]:
-    """Queues with rows published, not done, not leased, whose wait (``waits`` by publish
-    count) has passed."""
-    query = select(OutboxRow.queue).where(_stale(now, waits)).distinct()
-    return set(session.scalars(query))
+@dataclass(frozen=True)
+class QueueSummary:
+    """A queue's pending rows as the relay sees them (one pass, one scan)."""
+
+    unpublished: int  # due, never published
+    exhausted: bool  # some row leased ``max_attempts`` times, its lease run out
+    oldest_stale: dt.datetime | None  # the earliest publish of a stale row (None: no stale row)
+
+
+def pending_summary(
+    session: Session, *, now: dt.datetime, waits: Sequence[dt.timedelta], max_attempts: int
+) -> dict[str, QueueSummary]:
+    """Per queue with pending rows: what the relay may have to do, in one aggregate query over
+    the pending rows (``ix_outbox_pending``), so that a pass over a backlog with nothing to do
+    costs one scan. Stale: published, not leased, its wait (``waits`` by publish count) passed."""
+    o = OutboxRow
+    query = (
+        select(
+            o.queue,
+            func.count(case((and_(o.available_at <= now, o.published_at.is_(None)), 1))),
+            func.max(case((_not_held(now), o.attempts))),
+            func.min(case((_stale(now, waits), o.published_at))),
+        )
+        .where(o.done_at.is_(None))
+        .group_by(o.queue)
+    )
+    return {
+        queue: QueueSummary(unpublished, (attempts or 0) >= max_attempts, oldest)
+        for queue, unpublished, attempts, oldest in session.execute(query)
+    }
 
 
 def stale_rows(
@@ -150,7 +169,8 @@ def stale_rows(
     waits: Sequence[dt.timedelta],
     bounds: Mapping[str, dt.datetime | None],
 ) -> list[OutboxRow]:
-    """Stale rows (see :func:`stale_queues`) of the queues in ``bounds``, oldest publish first;
+    """Stale rows (published, not done, not leased, their wait by publish count in ``waits``
+    passed) of the queues in ``bounds``, oldest publish first;
     a queue with a bound only has its rows published at or before it: their bus message may be
     lost."""
     if not bounds or limit <= 0:
@@ -189,7 +209,7 @@ def exhausted_rows(
     return list(session.execute(query).scalars())
 
 
-def queue_head_query(queue: str, *, sample: int = 20) -> Select[tuple[dt.datetime | None]]:
+def queue_head_query(queue: str, *, sample: int = 20) -> Select[dt.datetime | None]:
     """See :func:`queue_head` (apart, so a test can ask the planner about it)."""
     recent = (
         select(OutboxRow.published_at)
