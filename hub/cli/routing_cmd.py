@@ -105,7 +105,13 @@ def test(
     batch: Path | None = typer.Option(
         None, "--batch", "-b", help="批量：目录中每个 X.json 配一个 X.expect.yaml"
     ),
-    at: str | None = typer.Option(None, "--at", help="到达时间 ISO，如 2026-09-30T16:00"),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="受理时间 ISO，如 2026-09-30T16:00：运行中的 Hub 以受理推送的时刻计算发送方时限，"
+        "以送达部门的时刻计算认领期限；缺省为消息的 source.received_at "
+        "(the instant the hub accepts it; default: the message's received_at)",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """测试路由：单条消息的收件部门、渠道与期限；或批量比对期望 (exit 1 on mismatch)."""
