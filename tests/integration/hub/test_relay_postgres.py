@@ -120,3 +120,7 @@ def test_two_relays_at_once_quarantine_each_job_once(pg_rig: Rig, tmp_path: Path
     assert rig.bus.take() == [] and other.bus.take() == []
     other.hub.close()
     other.db.dispose()
+
+
+def test_failing_route_job_on_postgres(pg_rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    quarantine.failing_route_job_ends_quarantined(pg_rig, monkeypatch)

@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from hub.channels import OutboundNote, Receipt
@@ -163,6 +164,47 @@ def status_shows_quarantined_and_stale_jobs(rig: Rig) -> None:
     with rig.db.read() as s:
         assert status(s, rig.clock.now()).relay.quarantined == {}
         assert status(s, rig.clock.now(), stale_after=301).relay.oldest_stale is None
+
+
+def failing_route_job_ends_quarantined(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route jobs are not leased (routing commits or rolls back at once), so one that fails every
+    time is caught by its publish count: republished at 30 s, then 60 s, then given up."""
+    import hub.core.hub as hub_module
+
+    def broken_route_job(*args: object, **kwargs: object) -> list[OutboxRow]:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(hub_module, "route_job", broken_route_job)
+    policy = RelayPolicy(redeliver_after=30, max_publishes=3)
+    accepted = rig.hub.accept(message("guanxian/01*.json", recipients=["scjg"]))
+    start = rig.clock.now()
+    for seconds in (30, 90, 210):  # publishes 1 → 2 → 3 → given up
+        for _queue, body in rig.bus.take("hub.route"):
+            with contextlib.suppress(OverflowError):
+                rig.hub.handle_route(body["outbox_id"], body["message_id"])
+        rig.clock.set(start + dt.timedelta(seconds=seconds))
+        assert rig.hub.relay(policy) == 1, seconds
+    assert rig.bus.take() == []
+    with rig.db.read() as s:
+        (entry,) = list_entries(s)
+    # the channel of a route job's entry is the one the message came in by
+    assert (entry.stage, entry.message_id, entry.channel) == (
+        "relay",
+        accepted.message_id,
+        "selfbuilt",
+    )
+    assert "队列 hub.route 的任务 #1 已发布 3 次、被领取 0 次" in entry.reason_zh
+    monkeypatch.undo()  # fixed: the replay routes the message
+    assert replay(rig.hub, entry.id).ok
+    for _queue, body in rig.bus.take("hub.route"):
+        rig.hub.handle_route(body["outbox_id"], body["message_id"])
+    assert len(rig.hub.deliveries_of(accepted.message_id)) == 1
+
+
+def test_a_failing_route_job_ends_quarantined_by_its_publish_count(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing_route_job_ends_quarantined(rig, monkeypatch)
 
 
 def test_a_failing_handler_ends_quarantined_and_is_not_offered_again(rig: Rig) -> None:
