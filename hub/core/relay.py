@@ -1,6 +1,8 @@
 """The outbox relay: publishes what is due, republishes lost jobs, quarantines failing ones.
 
-``hub run`` runs a pass every ``HUB_RELAY_INTERVAL`` (``Hub.relay``). A pass:
+``hub run`` runs a pass every ``HUB_RELAY_INTERVAL`` (``Hub.relay``). A pass first reads, in one
+aggregate query over the pending rows and without a write lock, what there is to do per queue
+(``pending_summary``), then only takes the write transactions it needs:
 
 1. **Quarantines exhausted jobs** (a transaction of its own). A pending job whose lease ran out
    after ``max_attempts`` leases (``HUB_MAX_JOB_ATTEMPTS``, default 10) was taken and never
@@ -16,8 +18,10 @@
        published_at + min(redeliver_after * 2 ** (publishes - 1), max_wait) <= now
 
    (``publishes`` counts every time it went on the bus: 30 s, 60 s, 120 s … capped at 1 h by
-   default). One due again after ``max_publishes`` publishes (default 10, some 3.6 h of waits)
-   is quarantined instead, as in step 1: the bus never got it to a handler that finished it.
+   default). One due again after ``max_publishes`` publishes (default 10: about 4 h after its
+   first) is quarantined instead, as in step 1: the bus never got it to a handler that finished
+   it. Route jobs are not leased (routing commits or rolls back at once), so a route job that
+   always fails is caught here, by its publish count.
 
    In a queue the bus reports busy (messages waiting) a job may simply be waiting behind a
    backlog, and copying every old row there would flood the backlog (a 100,000-message backfill
