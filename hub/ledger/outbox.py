@@ -170,9 +170,8 @@ def stale_rows(
     bounds: Mapping[str, dt.datetime | None],
 ) -> list[OutboxRow]:
     """Stale rows (published, not done, not leased, their wait by publish count in ``waits``
-    passed) of the queues in ``bounds``, oldest publish first;
-    a queue with a bound only has its rows published at or before it: their bus message may be
-    lost."""
+    passed) of the queues in ``bounds``, oldest publish first; for a queue with a bound, only
+    those published at or before it. Their bus message may be lost."""
     if not bounds or limit <= 0:
         return []
     scope = [
