@@ -1,4 +1,5 @@
-"""``hub status`` and ``hub quarantine list|show`` show the jobs the relay gave up on."""
+"""``hub status`` and ``hub quarantine list|show`` show the jobs the relay gave up on;
+``hub quarantine replay`` hands the job over to the running hub again."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from hub.cli import app
+from hub.ledger.db import Database
 from hub.ledger.outbox import enqueue
+from hub.ledger.schema import OutboxRow
 from tests.unit.core.conftest import ROOT, Rig, make_rig
 from tests.unit.core.test_relay_quarantine import deliver_row, failing_handler_ends_quarantined
 
@@ -63,3 +67,17 @@ def test_status_and_quarantine_show_a_job_given_up(
     assert shown.exit_code == 0, shown.output
     assert "阶段 转发" in shown.stdout and "已被领取处理 3 次" in shown.stdout
     assert '"queue": "hub.deliver.platform"' in shown.stdout  # the job, as kept for a replay
+    replayed = run("quarantine", "replay", str(entry["id"]), "--json")
+    assert replayed.exit_code == 0, replayed.output
+    result = json.loads(replayed.stdout)
+    assert (result["stage"], result["state"], result["handed_over"]) == ("relay", "replayed", 1)
+    db = Database(url)
+    with db.read() as s:
+        again = s.scalars(select(OutboxRow).where(OutboxRow.id > stale_id)).one()
+        # a new row for the same job, left for the running hub's relay to publish
+        assert (again.queue, again.payload, again.published_at) == (
+            "hub.deliver.platform",
+            given_up.payload,
+            None,
+        )
+    db.dispose()
