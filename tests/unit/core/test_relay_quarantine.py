@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from hub.channels import OutboundNote, Receipt
 from hub.core.relay import RelayPolicy
@@ -209,6 +210,28 @@ def test_a_failing_route_job_ends_quarantined_by_its_publish_count(
 
 def test_a_failing_handler_ends_quarantined_and_is_not_offered_again(rig: Rig) -> None:
     failing_handler_ends_quarantined(rig)
+
+
+def test_giving_up_is_logged_with_the_job_message_and_delivery(rig: Rig) -> None:
+    _broken, message_id = push_with_broken_platform(rig)
+    with capture_logs() as logs:
+        for _ in range(3):
+            deliver_all(rig)
+            rig.clock.advance(HOUR)
+            rig.hub.relay(POLICY)
+    (given_up,) = [e for e in logs if e["event"] == "job.quarantined"]
+    row = deliver_row(rig)
+    assert given_up["log_level"] == "warning"
+    assert (given_up["message_id"], given_up["delivery_id"], given_up["outbox_id"]) == (
+        message_id,
+        row.payload["delivery_id"],
+        row.id,
+    )
+    assert (given_up["queue"], given_up["cause"], given_up["quarantine_id"]) == (
+        "hub.deliver.platform",
+        "attempts",
+        row.quarantine_id,
+    )
 
 
 def test_replay_puts_the_job_back_in_the_outbox(rig: Rig) -> None:

@@ -151,6 +151,23 @@ def test_a_busy_queue_with_nothing_completed_gets_no_copies(rig: Rig) -> None:
     a_busy_queue_with_nothing_completed_gets_no_copies(rig)
 
 
+def test_a_pass_with_nothing_to_do_takes_no_write_transaction(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite has one writer: a relay pass over a backlog must not hold it for nothing."""
+    begin(rig)
+    rig.bus.depths[ROUTE] = 500
+    for _ in range(3):
+        job(rig)
+    at(rig, 3600)
+
+    def no_writes() -> None:
+        raise AssertionError("the relay took a write transaction with nothing to do")
+
+    monkeypatch.setattr(rig.db, "transaction", no_writes)
+    assert rig.hub.relay(POLICY) == 0
+
+
 @pytest.mark.parametrize("busy", [False, True], ids=["idle", "busy"])
 def test_the_wait_doubles_per_publish_up_to_the_cap(rig: Rig, busy: bool) -> None:
     the_wait_doubles_per_publish_up_to_the_cap(rig, busy=busy)
