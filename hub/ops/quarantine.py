@@ -40,7 +40,8 @@ from hub.core.hub import Hub
 from hub.core.relay import STAGE as RELAY_STAGE
 from hub.core.relay import requeue
 from hub.core.routing_stage import route_job
-from hub.errors import HubError, MessageError, NotFoundError, StateConflictError
+from hub.core.states import MessageState
+from hub.errors import HubError, MessageError, NotFoundError, RoutingError, StateConflictError
 from hub.ledger.events import append_event
 from hub.ledger.schema import MessageRow, OutboxRow, QuarantineRow
 from hub.ops.jsonable import jsonable
@@ -232,7 +233,11 @@ def _route_again(
         hub.router.resolve(message_from_json(message.payload), message.accepted_at)
     except HubError as exc:
         return [], _problems_of(exc)
-    message.state = "accepted"
+    except Exception as exc:  # noqa: BLE001 - as the routing stage: still unroutable, said why
+        return [], [
+            {"path": "", "zh": f"路由时出错：{type(exc).__name__}: {exc}", "en": repr(exc)}
+        ]
+    message.state = MessageState.ACCEPTED
     jobs = route_job(session, hub.router, outbox_id=None, message_id=message.message_id, now=now)
     if message.state != "routed":  # cannot happen after the dry run; roll everything back
         raise StateConflictError("重放后仍无法路由", "routing failed after the dry run")
@@ -307,5 +312,7 @@ def _failed(
 def _problems_of(exc: HubError) -> list[Problem]:
     if isinstance(exc, MessageError):
         return [{"path": p.path, "zh": p.zh, "en": p.en} for p in exc.problems]
+    if isinstance(exc, RoutingError):
+        return [{"path": exc.path, "zh": exc.zh, "en": exc.en}]
     zh, en = split_bilingual(str(exc)) or (str(exc), str(exc))
     return [{"path": "", "zh": zh, "en": en}]
