@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,6 +21,40 @@ from tests.support.waits import scaled, wait_until
 
 KEY = "idempotency_key"
 """Where a recorded callback keeps the ``Idempotency-Key`` header it came with."""
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a server a test starts in another process.
+
+    Chosen outside the kernel's ephemeral range: port 0 would pick from it, and on a busy
+    machine an outgoing connection (or another test run's port-0 pick) can take that port
+    before the child process binds it. The child can still lose a race: see
+    :func:`bind_failed`.
+    """
+    low, high = _ephemeral_range()
+    span = (20000, low) if low > 21000 else (high + 1, 65000)
+    for _ in range(200):
+        port = random.randrange(*span)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {span}")
+
+
+def bind_failed(log: str) -> bool:
+    """True when a server's log says its port was taken (start it again on another)."""
+    return "address already in use" in log.lower()
 
 
 class ServerThread:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tests.support.servers import DepartmentEndpoint, Effects, Target
+from tests.support.servers import DepartmentEndpoint, Effects, Target, bind_failed, free_port
 from tests.support.waits import scaled, wait_until
 
 __all__ = ["Cluster", "Node", "Sender", "delivered", "effect_row", "free_port", "wait_until"]
@@ -40,18 +39,13 @@ FAULT_TABLE_HEADER = (
 FAULT_TABLE: list[str] = []  # rows printed in the run's terminal summary (conftest.py)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Node:
     index: int
     env: dict[str, str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0  # where this run's output starts in the log
 
     @property
     def url(self) -> str:
@@ -60,6 +54,12 @@ class Node:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def new_output(self) -> str:
+        """What the current process wrote to the log so far."""
+        with self.log.open("rb") as file:
+            file.seek(self.log_offset)
+            return file.read().decode(errors="replace")
 
     def healthy(self) -> bool:
         try:
@@ -114,6 +114,7 @@ class Cluster:
         ).stdout.strip()
 
     def _spawn(self, node: Node) -> None:
+        node.log_offset = node.log.stat().st_size if node.log.exists() else 0
         node.process = subprocess.Popen(
             [str(HUB), "run"],
             env=node.env,
@@ -122,13 +123,29 @@ class Cluster:
             stderr=subprocess.STDOUT,
         )
 
-    def _wait_healthy(self, node: Node, timeout: float = 60.0) -> None:
-        try:
-            wait_until(node.healthy, timeout, f"hub {node.index} to answer /healthz")
-        except AssertionError:
-            raise AssertionError(
-                f"hub {node.index} did not start: {node.log.read_text(errors='replace')[-2000:]}"
-            ) from None
+    def _wait_healthy(self, node: Node, timeout: float = 60.0, tries: int = 3) -> None:
+        """Wait for /healthz. A hub whose port was taken before it bound it (another test
+        run on the machine) is started again on another port; one that exits fails."""
+        for _ in range(tries):
+            try:
+                wait_until(
+                    lambda: node.healthy() or not node.alive or bind_failed(node.new_output()),
+                    timeout,
+                    f"hub {node.index} to answer /healthz",
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {node.new_output()[-2000:]}") from None
+            if node.alive and not bind_failed(node.new_output()):
+                return
+            if node.alive:  # the hub outlives its API's failed bind: stop it, use another port
+                assert node.process is not None
+                node.process.kill()
+                node.process.wait()
+                node.env["HUB_API_PORT"] = str(free_port())
+                self._spawn(node)
+                continue
+            raise AssertionError(f"hub {node.index} exited: {node.new_output()[-2000:]}")
+        raise AssertionError(f"hub {node.index}: port taken {tries} times in a row")
 
     def kill(self, index: int) -> None:
         """kill -9: no shutdown, whatever it held is found again by the others' recovery."""

@@ -251,7 +251,7 @@ def test_fault_mid_burst_loses_nothing_and_recovers(setup: Setup, fault: str) ->
     lost = len(acknowledged - delivered(s.departments))
     _header()
     _row(
-        effect_row(label, BURST, effects, "push", lost)
+        effect_row(label, BURST + 1, effects, "push", lost)  # the burst and the probe
         + f"{recovery:>11.1f}   (sender saw {s.sender.errors} HTTP errors)"
     )
     assert lost == 0

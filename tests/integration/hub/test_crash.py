@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +25,13 @@ import pytest
 
 from tests.integration.hub.conftest import MINIMAL
 from tests.integration.hub.test_end_to_end import approval
-from tests.support.servers import DepartmentEndpoint, ServerThread, Target
+from tests.support.servers import (
+    DepartmentEndpoint,
+    ServerThread,
+    Target,
+    bind_failed,
+    free_port,
+)
 from tests.support.waits import scaled, wait_until
 
 HUB = Path(sys.executable).with_name("hub")
@@ -34,10 +39,7 @@ BURST = 300
 KILL_AFTER = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_free_port = free_port  # a port outside the ephemeral range (test_demo_command uses it)
 
 
 @pytest.fixture
@@ -62,6 +64,7 @@ def hub_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], DepartmentEndpoint
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    offset = log.stat().st_size if log.exists() else 0
     process = subprocess.Popen(
         [str(HUB), "run"],
         env=env,
@@ -71,20 +74,24 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
     url = f"http://127.0.0.1:{env['HUB_API_PORT']}/healthz"
 
-    def healthy() -> bool:
+    def output() -> str:
+        return log.read_bytes()[offset:].decode(errors="replace")
+
+    def up_or_failed() -> bool:
+        if process.poll() is not None or bind_failed(output()):
+            return True  # exited, or its API lost the port: stop waiting, report below
         try:  # a loaded machine answers slowly: a short client timeout would never see it up
             return httpx.get(url, timeout=scaled(2)).status_code == 200
         except httpx.HTTPError:
-            return process.poll() is not None  # died: stop waiting, report below
+            return False
 
     try:
-        wait_until(healthy, 60, "the hub to answer /healthz")
-        assert process.poll() is None, "exited"
+        wait_until(up_or_failed, 60, "the hub to answer /healthz")
+        assert process.poll() is None and not bind_failed(output()), "exited or port taken"
     except AssertionError as exc:
         process.kill()
         process.wait()
-        log_tail = log.read_text(errors="replace")[-2000:]
-        raise AssertionError(f"hub did not start ({exc}): {log_tail}") from None
+        raise AssertionError(f"hub did not start ({exc}): {output()[-2000:]}") from None
     return process
 
 
@@ -117,30 +124,19 @@ def test_kill_9_mid_burst_loses_nothing_and_delivers_once(
         [str(HUB), "token", "issue", "xzsp"], env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
     bodies = [approval(f"crash-{i:04d}") for i in range(BURST)]
-    acknowledged: dict[int, str] = {}
     log = tmp_path / "hub.log"
-    hub = _start(env, log)
     base = f"http://127.0.0.1:{env['HUB_API_PORT']}"
-    with httpx.Client(base_url=base, timeout=scaled(5)) as client:
-        for i, body in enumerate(bodies):
-            if i == KILL_AFTER:
-                os.kill(hub.pid, signal.SIGKILL)  # mid-burst: routing and callbacks in flight
-                hub.wait()
-                assert acknowledged, "nothing was accepted before the kill"
-            message_id = _push(client, body, token)
-            if message_id is not None:
-                acknowledged[i] = message_id
-            if i == 20 and not acknowledged:  # fail now, not after 120 client timeouts
-                raise AssertionError(f"hub accepts no push: {log.read_text(errors='replace')}")
-        assert max(acknowledged) < KILL_AFTER  # nothing answered while the hub was dead
-        hub = _start(env, log)
-        try:
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        with httpx.Client(base_url=base, timeout=scaled(5)) as client:
+            started.append(_start(env, log))
+            acknowledged = _burst_with_kill(client, started[0], bodies, token, log)
+            started.append(_start(env, log))
             _resend_until_acknowledged(client, bodies, token, acknowledged)
             received = _wait_for_all(departments, set(acknowledged.values()))
             _wait_settled(tmp_path / "hub.db")
-        finally:
-            hub.send_signal(signal.SIGTERM)
-            hub.wait(timeout=scaled(20))
+    finally:
+        _stop(started)
     assert received == set(acknowledged.values())  # none lost, none invented
     effects = departments.effects()
     expected = _deliveries(tmp_path / "hub.db")
@@ -151,6 +147,38 @@ def test_kill_9_mid_burst_loses_nothing_and_delivers_once(
     )
     assert len(expected) == BURST
     assert effects.check(expected, ["push"]) == []  # exactly one effect per delivery
+
+
+def _burst_with_kill(
+    client: httpx.Client, hub: subprocess.Popen[bytes], bodies: list[bytes], token: str, log: Path
+) -> dict[int, str]:
+    """Push every body once, killing the hub (-9) before push ``KILL_AFTER``; what was acked."""
+    acknowledged: dict[int, str] = {}
+    for i, body in enumerate(bodies):
+        if i == KILL_AFTER:
+            os.kill(hub.pid, signal.SIGKILL)  # mid-burst: routing and callbacks in flight
+            hub.wait()
+            assert acknowledged, "nothing was accepted before the kill"
+        message_id = _push(client, body, token)
+        if message_id is not None:
+            acknowledged[i] = message_id
+        if i == 20 and not acknowledged:  # fail now, not after 120 client timeouts
+            raise AssertionError(f"hub accepts no push: {log.read_text(errors='replace')}")
+    assert max(acknowledged) < KILL_AFTER  # nothing answered while the hub was dead
+    return acknowledged
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM whatever still runs (a failed test must not leave a hub behind); -9 if ignored."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=scaled(20))
+            except subprocess.TimeoutExpired:
+                print(f"hub {process.pid} ignored SIGTERM for {scaled(20):.0f} s: killed")
+                process.kill()
+                process.wait()
 
 
 def _resend_until_acknowledged(
