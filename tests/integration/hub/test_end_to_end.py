@@ -36,10 +36,22 @@ def push(hub: LiveHub, body: bytes, dept: str = "xzsp") -> str:
     return str(response.json()["message_id"])
 
 
+def pushed(hub: LiveHub, count: int = 1, department: str | None = None) -> list[dict[str, Any]]:
+    """The push callbacks, once the hub has recorded each delivery.
+
+    Deadlines start at the instant the hub sees the department's 2xx, just after the
+    department got the callback: moving the clock before that instant moves the deadlines.
+    """
+    calls = hub.departments.wait_for("push", count=count, department=department)
+    for call in calls:
+        hub.wait_state(call["delivery_id"], call["department"], "transport_state", "delivered")
+    return calls
+
+
 def test_push_route_deliver_claim(live_hub_factory: Callable[..., LiveHub]) -> None:
     hub = live_hub_factory()
     message_id = push(hub, approval())
-    (callback,) = hub.departments.wait_for("push", department="scjg")
+    (callback,) = pushed(hub, department="scjg")
     assert callback["message"]["message_id"] == message_id
     assert callback["deadlines"]["claim_due"] == "2026-10-09T00:00:00+08:00"
     assert callback["deadlines_zh"]["认领期限"] == "2026-10-08 24:00"
@@ -61,7 +73,7 @@ def test_push_route_deliver_claim(live_hub_factory: Callable[..., LiveHub]) -> N
 def test_timeout_auto_claims(live_hub_factory: Callable[..., LiveHub]) -> None:
     hub = live_hub_factory()
     push(hub, approval())
-    (callback,) = hub.departments.wait_for("push")
+    (callback,) = pushed(hub)
     hub.advance_to(at(8, 23, 59))
     hub.advance_to(at(9))
     (notice,) = hub.departments.wait_for("auto_claimed", department="scjg")
@@ -80,7 +92,7 @@ def test_timeout_escalates_along_the_chain(live_hub_factory: Callable[..., LiveH
         )
     )
     push(hub, approval())
-    (callback,) = hub.departments.wait_for("push")
+    (callback,) = pushed(hub)
     hub.advance_to(at(8, 13, 30))
     (reminder,) = hub.departments.wait_for("reminder", department="scjg")
     assert reminder["delivery_id"] == callback["delivery_id"]
@@ -101,7 +113,7 @@ def test_objection_window(live_hub_factory: Callable[..., LiveHub]) -> None:
     )
     push(hub, approval("e2e-a"))
     push(hub, approval("e2e-b"))
-    first, second = hub.departments.wait_for("push", count=2)
+    first, second = pushed(hub, count=2)
     hub.advance_to(at(8, 9))
     raised = hub.post(
         f"/deliveries/{first['delivery_id']}/objection",
@@ -133,7 +145,7 @@ def test_reply_window_silence_means_agreed(live_hub_factory: Callable[..., LiveH
     inquiry.update(direction="approval_to_supervision", recipients=["scjg", "zjj"])
     inquiry["sender"]["department_id"] = "xzsp"
     push(hub, json.dumps(inquiry, ensure_ascii=False).encode())
-    calls = hub.departments.wait_for("push", count=2)
+    calls = pushed(hub, count=2)
     by_dept = {c["department"]: c["delivery_id"] for c in calls}
     hub.advance_to(at(9, 10))
     replied = hub.post(
