@@ -46,8 +46,9 @@ def run_demo(*, speed: float, serve_for: float | None, port: int | None) -> None
         port,
         database_url=f"sqlite:///{folder}/hub.db",
         paper_spool=folder / "paper",
-        runtime=RuntimeConfig(tick_interval=0.2, relay_interval=0.2),
-        retry=RetryPolicy(round_wait_initial=5, round_wait_max=20),
+        # leases and redelivery are in clock time: scaled, they last seconds of real time
+        runtime=RuntimeConfig(tick_interval=0.2, relay_interval=0.2, redeliver_after=30 * speed),
+        retry=RetryPolicy(round_wait_initial=5, round_wait_max=20, lease_seconds=60 * speed),
     )
     clock = ScaledClock(DEMO_START, speed)
     base = f"http://{settings.api_host}:{settings.api_port}"

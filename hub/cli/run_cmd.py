@@ -102,9 +102,17 @@ def serve(service: HubService, serve_for: float | None, *, banner: bool = True) 
             "  (Ctrl-C 退出)"
         )
     if serve_for is not None:
-        threading.Timer(serve_for, lambda: setattr(server, "should_exit", True)).start()
+        timer = threading.Timer(serve_for, lambda: setattr(server, "should_exit", True))
+        timer.daemon = True  # a failed start must not wait for it
+        timer.start()
     try:
         server.run()
+    except SystemExit as exc:  # uvicorn exits when it cannot start, e.g. the port is taken
+        err_console.print(
+            f"[red]API 无法在 {settings.api_host}:{settings.api_port} 启动（端口被占用？），"
+            f"Hub 已停止[/red] (the API could not start: is the port taken?)"
+        )
+        raise typer.Exit(1) from exc
     finally:
         service.stop()
 

@@ -110,6 +110,8 @@ class Dispatcher:
             try:
                 with self.db.transaction() as session:
                     return [row for w, o in settled for row in self._settle(session, w, o)]
+            except leases.LeaseLost:  # one of them was taken over: the others settle alone
+                log.info("delivery.batch_lease_lost", jobs=len(settled))
             except Exception:  # noqa: BLE001 - settle one by one; the sends are not repeated
                 log.warning("delivery.batch_settle_failed", jobs=len(settled), exc_info=True)
         follow: list[OutboxRow] = []

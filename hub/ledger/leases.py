@@ -73,7 +73,10 @@ class LeaseLost(Exception):
 
 
 class LeaseKeeper:
-    """Renews leases every ``seconds / 3`` while a ``with keeper.kept():`` block runs."""
+    """Renews leases every ``seconds / 3`` while a ``with keeper.kept():`` block runs.
+
+    The period is real time and the lease is clock time: under a scaled clock (the demo) give
+    leases long enough in clock time to cover a send in real time."""
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ sample pushes over HTTP, and shows claims, auto-claims and rejected bad input.""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,29 @@ def test_hub_run_demo(tmp_path: Path) -> None:
         assert text in out, text
     at = result.stderr.find("Traceback")
     assert at < 0, result.stderr[max(0, at - 1500) : at + 3000]
+
+
+def test_hub_run_stops_when_its_api_port_is_taken(tmp_path: Path) -> None:
+    # Given something already listens on the API port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "HUB_ROUTING": str(ROOT / "routing.yaml"),
+            "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+            "HUB_API_PORT": str(port),
+        }
+        # When the hub starts (asked to serve for 10 minutes)
+        result = subprocess.run(
+            [str(HUB), "run", "--for", "600"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    # Then it stops at once with a non-zero status and says why, instead of running headless
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "端口被占用" in result.stderr and "the API could not start" in result.stderr
