@@ -156,7 +156,9 @@ def test_sender_lateness_counts_from_acceptance_not_from_routing(
     rig.hub.close()
 
 
-def test_an_escalation_step_waits_its_after_and_falls_back_to_paper(tmp_path: Path) -> None:
+def test_an_escalation_step_waits_its_after_and_falls_back_to_paper(
+    ledger_url: str, tmp_path: Path
+) -> None:
     rig = make_rig(
         tmp_path,
         (
@@ -164,6 +166,7 @@ def test_an_escalation_step_waits_its_after_and_falls_back_to_paper(tmp_path: Pa
             "    claim: {within: 1wd, on_timeout: escalate}",
         ),
         ("      - {to: xzsp, action: remind}", "      - {to: xzsp, action: interview, after: 2wd}"),
+        url=ledger_url,
     )
     rig.push(approval())  # type: ignore[arg-type]
     rig.tick(at(10))  # the claim deadline (10-08 24:00) passed: step 0 waits 2 working days
