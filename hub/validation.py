@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from hub.errors import FieldProblem, MessageError
+from hub.errors import FieldProblem, MessageError, split_bilingual
 from hub.message import BODY_BY_KIND, HAPPENED_PATHS, CanonicalMessage, MessageKind
 
 _KIND_TAGS = frozenset(kind.value for kind in MessageKind)
@@ -164,19 +164,6 @@ def translate_error(error: ErrorDetails) -> tuple[str, str]:
             return split
     template = _ZH.get(error["type"], "取值无效（{error_type}）")
     return template.format_map(_Ctx(ctx, error_type=error["type"])), error["msg"]
-
-
-def split_bilingual(text: str) -> tuple[str, str] | None:
-    """Split the house form ``中文说明 (English text)`` at its trailing balanced parentheses."""
-    if not text.endswith(")"):
-        return None
-    depth = 0
-    for index in range(len(text) - 1, -1, -1):
-        depth += {")": 1, "(": -1}.get(text[index], 0)
-        if depth == 0:
-            zh, en = text[:index].rstrip(), text[index + 1 : -1]
-            return (zh, en) if zh and en else None
-    return None
 
 
 def error_path(error: ErrorDetails) -> str:

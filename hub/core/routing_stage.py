@@ -20,14 +20,13 @@ from hub.core.codec import message_from_json
 from hub.core.ids import delivery_id
 from hub.core.jobs import push_job
 from hub.core.states import ClaimState, MessageState, ObjectionState, ReplyState, TransportState
-from hub.errors import FieldProblem, HubError, RoutingError
+from hub.errors import FieldProblem, HubError, RoutingError, split_bilingual
 from hub.ledger.events import append_event
 from hub.ledger.outbox import complete, enqueue
 from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
 from hub.message import CanonicalMessage
 from hub.routing.decision import RecipientDecision, RoutingResult
 from hub.routing.router import Router
-from hub.validation import split_bilingual
 
 log = structlog.get_logger(__name__)
 

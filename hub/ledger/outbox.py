@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from hub.ledger.leases import take
 from hub.ledger.schema import Instant, OutboxRow
 
 
@@ -54,18 +55,9 @@ def enqueue(
 
 
 def lease(session: Session, outbox_id: int, *, now: dt.datetime, seconds: float) -> bool:
-    """Take the row for ``seconds``; False when it is done or someone else holds it."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.id == outbox_id,
-            OutboxRow.done_at.is_(None),
-            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
-        )
-        .values(lease_until=now + dt.timedelta(seconds=seconds), attempts=OutboxRow.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    """Take the row for ``seconds``; False when it is done or someone else holds it. Workers
+    that must not settle after losing the lease use ``hub.ledger.leases.take`` (a token)."""
+    return take(session, outbox_id, now=now, seconds=seconds) is not None
 
 
 def complete(session: Session, outbox_id: int, *, now: dt.datetime) -> bool:

@@ -41,11 +41,18 @@ from hub.core.relay import STAGE as RELAY_STAGE
 from hub.core.relay import requeue
 from hub.core.routing_stage import route_job
 from hub.core.states import MessageState
-from hub.errors import HubError, MessageError, NotFoundError, RoutingError, StateConflictError
+from hub.errors import (
+    HubError,
+    MessageError,
+    NotFoundError,
+    RoutingError,
+    StateConflictError,
+    split_bilingual,
+)
 from hub.ledger.events import append_event
 from hub.ledger.schema import MessageRow, OutboxRow, QuarantineRow
 from hub.ops.jsonable import jsonable
-from hub.validation import parse_message, split_bilingual
+from hub.validation import parse_message
 
 log = structlog.get_logger(__name__)
 

@@ -10,13 +10,19 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.core.hub import Hub
-from hub.errors import FieldProblem, NotFoundError, RoutingError, StateConflictError
+from hub.errors import (
+    FieldProblem,
+    NotFoundError,
+    RoutingError,
+    StateConflictError,
+    split_bilingual,
+)
 from hub.ledger.schema import EventRow, MessageRow, OutboxRow, QuarantineRow
 from hub.message import Channel
 from hub.ops.handoff import HandoffBus, hand_over
 from hub.ops.quarantine import discard, get_entry, list_entries, replay
 from hub.routing import load_routing_text
-from hub.validation import parse_message, split_bilingual
+from hub.validation import parse_message
 from tests.unit.core.conftest import MINIMAL, ROOT, Rig, make_rig, message
 
 WSJK = """\
