@@ -10,7 +10,8 @@ Definitions, at ``now``:
     queue.leased             pending rows a worker holds (``lease_until`` in the future)
     queue.oldest_age_seconds how long the oldest *due* pending row has been due — the backlog's
                              lag; intended delays are not counted (None: nothing due)
-    dept.open                deliveries not claimed yet (``claim_state = open``)
+    dept.open                delivered or on their way, not claimed yet (``claim_state = open``,
+                             not 投递失败: a push that reached nobody cannot be claimed)
     dept.overdue             open and ``claim_due <= now`` (the deadline engine has not acted yet,
                              or the policy escalates instead of auto-claiming)
     dept.escalated           open with ``escalation_level > 0``
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.core.states import ClaimState, ReplyState, TransportState
 from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
 from hub.ops.jsonable import jsonable
 
@@ -133,19 +135,20 @@ def _age(now: dt.datetime, since: dt.datetime | None) -> float | None:
 def department_status(session: Session, now: dt.datetime) -> list[DeptStatus]:
     """One row per department that has deliveries, by department id."""
     d = DeliveryRow
-    is_open = d.claim_state == "open"
+    failed = d.transport_state == TransportState.FAILED
+    is_open = and_(d.claim_state == ClaimState.OPEN, ~failed)
     overdue = and_(is_open, d.claim_due <= now)
     query = (
         select(
             d.department_id,
             _count(is_open).label("open"),
             _count(overdue).label("overdue"),
-            _count(d.claim_state == "claimed").label("claimed"),
-            _count(d.claim_state == "claimed_late").label("claimed_late"),
-            _count(d.claim_state == "auto_claimed").label("auto_claimed"),
+            _count(d.claim_state == ClaimState.CLAIMED).label("claimed"),
+            _count(d.claim_state == ClaimState.CLAIMED_LATE).label("claimed_late"),
+            _count(d.claim_state == ClaimState.AUTO_CLAIMED).label("auto_claimed"),
             _count(and_(is_open, d.escalation_level > 0)).label("escalated"),
-            _count(d.transport_state == "failed").label("failed"),
-            _count(d.reply_state == "awaiting").label("replies_awaiting"),
+            _count(failed).label("failed"),
+            _count(d.reply_state == ReplyState.AWAITING).label("replies_awaiting"),
             func.min(case((overdue, d.claim_due))).label("oldest_overdue_due"),
         )
         .group_by(d.department_id)
