@@ -32,6 +32,7 @@ from hub.core.routing_stage import route_job
 from hub.errors import ActionError, FieldProblem, NotFoundError
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
+from hub.ledger.outbox import record_error
 from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
@@ -285,17 +286,31 @@ class Hub:
         for outbox_id, message_id in jobs:
             try:
                 self.handle_route(outbox_id, message_id)
-            except Exception:  # noqa: BLE001 - the outbox keeps the job; the relay offers it again
+            except Exception as exc:  # noqa: BLE001 - the outbox keeps the job; the relay offers it again
                 log.exception(
                     "worker.failed", stage="route", outbox_id=outbox_id, message_id=message_id
                 )
+                self._record_error([outbox_id] if outbox_id is not None else [], exc)
 
     def handle_delivery(self, outbox_id: int, payload: dict[str, Any]) -> None:
-        self.publish(self.dispatcher.handle(outbox_id, dict(payload)))
+        self.handle_delivery_batch([(outbox_id, payload)])
 
     def handle_delivery_batch(self, jobs: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Send several deliver jobs concurrently, leased and settled in one transaction each."""
-        self.publish(self.dispatcher.handle_batch(jobs))
+        """Send several deliver jobs concurrently, leased and settled in one transaction each.
+        A failure of the batch is noted on its jobs (the relay's reason if it gives up)."""
+        try:
+            follow = self.dispatcher.handle_batch(jobs)
+        except Exception as exc:
+            self._record_error([outbox_id for outbox_id, _ in jobs], exc)
+            raise
+        self.publish(follow)
+
+    def _record_error(self, outbox_ids: list[int], exc: BaseException) -> None:
+        try:
+            with self.db.transaction() as session:
+                record_error(session, outbox_ids, f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - only a note; the failure itself is logged
+            log.warning("worker.error_not_recorded", outbox_ids=outbox_ids[:20], exc_info=True)
 
     def tick(self, *, limit: int = 200) -> int:
         """One deadline-engine step: fire due timers; returns how many jobs it created."""

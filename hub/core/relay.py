@@ -191,7 +191,7 @@ def give_up(
     """Quarantine the job of ``row`` and close the row, in the caller's transaction; returns
     what to log once committed."""
     message_id, delivery_id, channel = _about(session, row)
-    error = _last_error(session, delivery_id)
+    error = row.last_error or _last_error(session, delivery_id)
     zh, en = _reason(row, policy, cause)
     problems = [{"path": "", "zh": zh, "en": en}]
     if error:

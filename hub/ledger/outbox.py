@@ -60,6 +60,17 @@ def lease(session: Session, outbox_id: int, *, now: dt.datetime, seconds: float)
     return take(session, outbox_id, now=now, seconds=seconds) is not None
 
 
+def record_error(session: Session, ids: Sequence[int], error: str) -> None:
+    """Note on still-open rows why their handler failed (shown when the relay gives up)."""
+    if ids:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(sorted(set(ids))), OutboxRow.done_at.is_(None))
+            .values(last_error=error[:1000])
+            .execution_options(synchronize_session=False)
+        )
+
+
 def complete(session: Session, outbox_id: int, *, now: dt.datetime) -> bool:
     """Mark the row done; False when it already was (the caller must then not apply effects)."""
     result = session.execute(

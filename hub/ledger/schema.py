@@ -273,6 +273,7 @@ class OutboxRow(Base):
     publishes: Mapped[int] = mapped_column(Integer, default=0)  # times put on the bus
     # set when the relay gave up on the job (done_at is set too: nobody takes it again)
     quarantine_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    last_error: Mapped[str | None] = mapped_column(Text)  # why its handler last failed
 
 
 class QuarantineRow(Base):

@@ -92,7 +92,8 @@ def failing_handler_ends_quarantined(rig: Rig) -> None:
         f"队列 hub.deliver.platform 的任务 #{row.id} 已被领取处理 3 次均未完成（上限 3 次）"
     )
     assert f"job #{row.id} of queue hub.deliver.platform was taken 3 times" in entry.reason_en
-    assert "no error on record" in entry.reason_en  # the bug left no delivery attempt
+    # the bug left no delivery attempt, but the handler's failure was noted on the job
+    assert "last error: RuntimeError: boom: adapter bug" in entry.reason_en
     assert (event_message, event_data["cause"], event_data["attempts"]) == (
         message_id,
         "attempts",
