@@ -4,7 +4,8 @@ Settings come from the environment so the same command runs a county laptop and 
 cluster: ``HUB_DATABASE_URL`` (default SQLite under ./var), ``HUB_BROKER_URL`` (default the
 embedded ``memory://``), ``HUB_ROUTING`` (default ./routing.yaml), ``HUB_API_HOST`` /
 ``HUB_API_PORT`` (default 127.0.0.1:8400), ``HUB_PAPER_SPOOL`` (default var/paper);
-``HUB_LEASE_SECONDS`` (how long a delivery job is held, default 120) and ``HUB_REDELIVER_AFTER``
+``HUB_LEASE_SECONDS`` (how long a delivery job is held; default derived from the channels'
+timeouts, renewed while a send runs) and ``HUB_REDELIVER_AFTER``
 (when an unfinished published job is offered again, default 30) bound recovery after a crash;
 ``HUB_ROUTE_WORKERS`` / ``HUB_DELIVER_WORKERS`` (consumer threads per process, default 1 / 2;
 each handles batches, and deliveries of a batch are sent concurrently: scale with processes),
@@ -60,6 +61,11 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _optional_seconds(name: str) -> float | None:
+    """``name`` in seconds, or None when it is unset or empty (the caller derives a value)."""
+    return _seconds(name, 0.0) if os.environ.get(name, "").strip() else None
+
+
 def _count(name: str, default: int) -> int:
     raw = os.environ.get(name, str(default))
     try:
@@ -83,7 +89,7 @@ class Settings:
     )
     retry: RetryPolicy = field(
         default_factory=lambda: RetryPolicy(
-            lease_seconds=_seconds("HUB_LEASE_SECONDS", 120.0),
+            lease_seconds=_optional_seconds("HUB_LEASE_SECONDS"),
             round_wait_initial=_seconds("HUB_RETRY_ROUND_WAIT", 60.0),
         )
     )

@@ -52,6 +52,11 @@ class EmailAdapter:
         self._blobs = blobs  # None: attachments are listed, not attached
         self._pool: MailSender = pool or SmtpPool(config)
 
+    @property
+    def send_timeout(self) -> float:
+        """The longest one delivery may take: connect, then send (the job lease derives from it)."""
+        return 2 * self.config.smtp.timeout
+
     def normalize(self, raw: bytes) -> CanonicalMessage:
         """A raw mail (RFC 5322 bytes) as a canonical message (NormalizeError if it is not one)."""
         from adapters.email.normalize import normalize_email  # the inbound half, pure

@@ -76,6 +76,11 @@ class PlatformAdapter:
         self._secret = self.config.signing_secret()  # ConfigError now rather than unsigned later
         self._client = client or PlatformClient(self.config)
 
+    @property
+    def send_timeout(self) -> float:
+        """The longest one delivery may take (the hub derives its job lease from it)."""
+        return self.config.total_timeout_s
+
     def normalize(self, raw: bytes) -> CanonicalMessage:
         """A canonical message JSON (has ``kind`` and ``body``) or a platform push."""
         if not _looks_canonical(raw):
