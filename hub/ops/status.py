@@ -19,7 +19,7 @@ Definitions, at ``now``:
     relay.quarantined        per queue, jobs the relay gave up on whose quarantine entry is still
                              open (``hub quarantine list``; found through ``ix_outbox_quarantined``)
     relay.oldest_stale       the pending, due, unleased job published longest ago, if that was at
-                             least ``stale_after`` (30 s, the default ``HUB_REDELIVER_AFTER``)
+                             least ``stale_after`` (``HUB_REDELIVER_AFTER`` in the CLI; 30 s)
                              ago: a job whose bus message may be lost, waiting for the relay
 """
 
