@@ -167,29 +167,25 @@ def _backwards(spec: DeadlineSpec) -> DeadlineSpec:
 BeforeSpec = Annotated[DeadlineSpecField, AfterValidator(_backwards)]
 
 
-def _after_arrival(reminders: tuple[DeadlineSpec, ...], info: ValidationInfo) -> None:
+def _after_arrival(
+    reminders: tuple[DeadlineSpec, ...], info: ValidationInfo
+) -> tuple[DeadlineSpec, ...]:
     """Every reminder must fire after the push arrives (see :mod:`hub.routing.timing`)."""
     within = info.data.get("within")
     if not isinstance(within, DeadlineSpec):
-        return  # the deadline itself is invalid and reported
+        return reminders  # the deadline itself is invalid and reported
     for reminder in reminders:
         problem = reminder_problem(within, reminder)
         if problem is not None:
             raise ValueError(f"{problem[0]} ({problem[1]})")
+    return reminders
 
 
 class ClaimRule(Strict):
     within: ForwardSpec
     on_timeout: Literal["auto_claim", "escalate"]
     reminders: tuple[BeforeSpec, ...] = ()  # before the claim deadline: "-0.5wd" or "0.5wd"
-
-    @field_validator("reminders")
-    @classmethod
-    def _reminders_after_arrival(
-        cls, reminders: tuple[DeadlineSpec, ...], info: ValidationInfo
-    ) -> tuple[DeadlineSpec, ...]:
-        _after_arrival(reminders, info)
-        return reminders
+    _reminders_after_arrival = field_validator("reminders")(_after_arrival)
 
 
 class ObjectionRule(Strict):
@@ -205,14 +201,7 @@ class ReplyRule(Strict):
     within: ForwardSpec
     silence: Literal["agreed", "none"] = "none"
     reminders: tuple[BeforeSpec, ...] = ()
-
-    @field_validator("reminders")
-    @classmethod
-    def _reminders_after_arrival(
-        cls, reminders: tuple[DeadlineSpec, ...], info: ValidationInfo
-    ) -> tuple[DeadlineSpec, ...]:
-        _after_arrival(reminders, info)
-        return reminders
+    _reminders_after_arrival = field_validator("reminders")(_after_arrival)
 
 
 class AdvanceRule(Strict):

@@ -27,6 +27,7 @@ from hub.routing.model import (
 )
 from hub.routing.tree import CompiledRoute, compile_route
 from hub.routing.validity import validity_warnings
+from hub.routing.views import policy_for
 
 log = structlog.get_logger(__name__)
 
@@ -62,18 +63,10 @@ class Router:
 
     def policy_for(self, message: CanonicalMessage, route: CompiledRoute) -> Policy:
         """The policy a route applies: its own (inherited) or the one for kind and direction."""
-        if route.policy_id is not None:
-            return next(p for p in self.config.policies if p.id == route.policy_id)
-        fallback: Policy | None = None
-        for policy in self.config.policies:
-            if message.kind in policy.kinds:
-                if policy.direction == message.direction:
-                    return policy
-                if policy.direction is None:
-                    fallback = policy
-        if fallback is None:
+        policy = policy_for(self.config, route.policy_id, message.kind, message.direction)
+        if policy is None:
             raise RoutingError(f"没有适用于 {message.kind.value} 的策略 (no policy for this kind)")
-        return fallback
+        return policy
 
     def _check_sender(self, message: CanonicalMessage) -> None:
         if message.sender.department_id not in self.departments:

@@ -115,7 +115,7 @@ def _escalating_policies(config: RoutingConfig, view: RouteView) -> list[str]:
     """Ids of the policies this route applies that escalate claim timeouts."""
     out: set[str] = set()
     for kind, direction in view.kind_directions():
-        policy = policy_for(config, view, kind, direction)
+        policy = policy_for(config, view.policy_id, kind, direction)
         if policy is None:
             continue
         rules = rules_for(view, policy)

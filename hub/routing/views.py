@@ -145,11 +145,15 @@ def _walk(route: Route, loc: PathKey, up: RouteView | None, out: list[RouteView]
 
 
 def policy_for(
-    config: RoutingConfig, view: RouteView, kind: MessageKind, direction: Direction
+    config: RoutingConfig, policy_id: str | None, kind: MessageKind, direction: Direction
 ) -> Policy | None:
-    """The policy the router applies on this route to a message of ``kind`` and ``direction``."""
-    if view.policy_id is not None:
-        return next((p for p in config.policies if p.id == view.policy_id), None)
+    """The policy the router applies to a message of ``kind`` and ``direction`` on a route.
+
+    ``policy_id`` is the route's own (inherited) policy, which wins; else the policy for the
+    kind and direction, or failing that the one for the kind in any direction.
+    """
+    if policy_id is not None:
+        return next((p for p in config.policies if p.id == policy_id), None)
     fallback: Policy | None = None
     for policy in config.policies:
         if kind in policy.kinds:
