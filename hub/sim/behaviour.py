@@ -44,7 +44,7 @@ from hub.clock.calendar import WorkCalendar
 from hub.errors import ConfigError, HubError
 from hub.routing.yamlsource import load_yaml_file
 
-_DURATION = r"^\d+(\.\d+)?(s|m|h|d|wd)$"
+_DURATION = r"^(\d+(?:\.\d+)?)(s|m|h|d|wd)$"
 Duration = Annotated[str, StringConstraints(pattern=_DURATION)]
 WallDuration = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?(s|m|h|d)$")]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -174,7 +174,7 @@ def localize(value: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
 
 
 def _split(text: str) -> tuple[float, str]:
-    match = re.match(r"^(\d+(?:\.\d+)?)(s|m|h|d|wd)$", text)
+    match = re.match(_DURATION, text)
     if match is None:
         raise BehaviourError(f"时长格式无效：{text}", f"invalid duration {text!r}")
     return float(match.group(1)), match.group(2)

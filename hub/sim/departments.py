@@ -76,8 +76,8 @@ class Desk:
     def transitions(self) -> list[dt.datetime]:
         """Every instant a department goes down or comes back up."""
         out = []
-        for name in self.behaviour.departments:
-            for period in self.behaviour.of(name).down:
+        for department in self.behaviour.departments.values():
+            for period in department.down:
                 out += [localize(t, self.calendar.tz) for t in (period.from_, period.until) if t]
         return out
 

@@ -318,13 +318,8 @@ class _Run:
         candidates += [h[0] for h in self.held]
         candidates += [e[0] for e in schedule]
         candidates += [self.desk.next_action()]
-        candidates += [t for t in self.desk.transitions() if t > now]
-        later = [_aware(c) for c in candidates if c is not None]
-        return min((c for c in later if c > now), default=None)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        candidates += self.desk.transitions()
+        return min((c for c in candidates if c is not None and c > now), default=None)
 
 
 def _first_timer(db: Database, *, due_by: dt.datetime) -> int | None:

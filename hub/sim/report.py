@@ -10,7 +10,8 @@ the machine form (ISO 8601).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.ops.jsonable import jsonable
@@ -161,12 +162,8 @@ def _push_report(pushed: Pushed, found: Any, tz: dt.tzinfo) -> PushReport:
         _delivery(d, [e for e in found.events if e.delivery_id == d.delivery_id], tz)
         for d in found.deliveries
     )
-    return PushReport(
-        file=base.file,
-        pushed_at=base.pushed_at,
-        status=base.status,
-        detail=base.detail,
-        message_id=base.message_id,
+    return replace(
+        base,
         subject=found.message.subject,
         accepted_at=found.message.accepted_at.astimezone(tz),
         push_late=found.message.push_late,
@@ -267,7 +264,4 @@ def _received(outcome: Outcome) -> tuple[ReceivedCount, ...]:
 
 
 def _refused(outcome: Outcome) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for _at, department_id, _answer in outcome.desk.refused:
-        out[department_id] = out.get(department_id, 0) + 1
-    return out
+    return dict(Counter(department_id for _at, department_id, _answer in outcome.desk.refused))
