@@ -156,10 +156,6 @@ class Endpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/callback"
 
-    @property
-    def is_open(self) -> bool:
-        return self._server is not None
-
     def open(self) -> None:
         if self._server is not None:
             return
