@@ -25,7 +25,7 @@ from hub.core.jobs import DeliverJob, note_job
 from hub.core.states import TransportState
 from hub.errors import DeliveryError
 from hub.ledger.events import delivery_event
-from hub.ledger.outbox import complete, enqueue
+from hub.ledger.outbox import enqueue
 from hub.ledger.schema import AttemptRow, DeliveryRow, MessageRow, OutboxRow
 from hub.message import Channel
 from hub.routing.router import Router
@@ -194,8 +194,7 @@ class Settler:
         now: dt.datetime,
     ) -> list[OutboxRow]:
         dead = enqueue(session, DEAD, {**job.to_payload(), "reason": error.reason}, now=now)
-        session.flush()
-        complete(session, dead.id, now=now)  # kept for the record; nobody consumes it
+        dead.done_at = now  # kept for the record; nobody consumes it
         delivery_event(
             session,
             "delivery.dead_lettered",

@@ -8,9 +8,7 @@ writers never deadlock on a lock upgrade; PostgreSQL runs READ COMMITTED with ro
 from __future__ import annotations
 
 import os
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +18,9 @@ import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from hub.backoff import backoff_wait
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -92,18 +93,18 @@ class Database:
             yield session
 
     def retrying(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
-        """Run ``work`` in a transaction; again (at most ``attempts`` times in all, after a short
-        random pause) when PostgreSQL aborted it as a deadlock victim or a serialization
+        """Run ``work`` in a transaction; again (at most ``attempts`` times in all, after the
+        hub's backoff) when PostgreSQL aborted it as a deadlock victim or a serialization
         failure. Any other error, or the last one, is raised."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.transaction() as session:
-                    return work(session)
-            except DBAPIError as exc:
-                if attempt == attempts or not is_transient(exc):
-                    raise
-                log.warning("db.transaction_retried", attempt=attempt, sqlstate=_sqlstate(exc))
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        for attempt in Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=backoff_wait(0.01, 0.2),
+            retry=retry_if_exception(is_transient),
+            before_sleep=_log_retry,
+            reraise=True,
+        ):
+            with attempt, self.transaction() as session:
+                return work(session)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
@@ -130,6 +131,12 @@ TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serial
 
 def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    log.warning("db.transaction_retried", attempt=state.attempt_number, sqlstate=sqlstate)
 
 
 def is_transient(exc: BaseException) -> bool:
