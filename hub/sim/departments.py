@@ -76,7 +76,8 @@ class Desk:
     def transitions(self) -> list[dt.datetime]:
         """Every instant a department goes down or comes back up."""
         out = []
-        for department in self.behaviour.departments.values():
+        behaviours = [self.behaviour.default, *self.behaviour.departments.values()]
+        for department in behaviours:  # the default's outages too: unlisted departments follow it
             for period in department.down:
                 out += [localize(t, self.calendar.tz) for t in (period.from_, period.until) if t]
         return out

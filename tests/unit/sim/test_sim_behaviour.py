@@ -133,3 +133,10 @@ def test_a_bouncing_mailbox_never_gets_the_push(tmp_path: Path) -> None:
         ("bounce", at("2026-10-12T10:10"))
     ]
     assert d.received == []
+
+
+def test_the_clock_stops_when_a_default_outage_starts_and_ends(tmp_path: Path) -> None:
+    text = 'default:\n  down:\n    - {from: "2026-10-13T08:00", until: "2026-10-13T18:00"}\n'
+    the_desk = desk(tmp_path, text, "2026-10-12T00:00")
+    assert the_desk.down("wsjk", at("2026-10-13T09:00")) is not None  # unlisted: the default
+    assert sorted(the_desk.transitions()) == [at("2026-10-13T08:00"), at("2026-10-13T18:00")]
