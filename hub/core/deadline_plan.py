@@ -42,6 +42,14 @@ class DeadlinePlan:
     timers: tuple[PlannedTimer, ...]
 
     @property
+    def dues(self) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
+        """The claim, objection and reply instants (None where the rules set none)."""
+        claim, objection, reply = (
+            d.due if d else None for d in (self.claim, self.objection, self.reply)
+        )
+        return claim, objection, reply
+
+    @property
     def provisional(self) -> bool:
         return any(d.provisional for d in (self.claim, self.objection, self.reply) if d)
 

@@ -63,8 +63,7 @@ _Dues = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]
 
 def _dues(router: Router, delivery: DeliveryRow, job: DeliverJob, now: dt.datetime) -> _Dues:
     if job.purpose is Purpose.PUSH and delivery.transport_state == TransportState.PENDING:
-        plan = plan_deadlines(router.calendar, delivery.rules, now)
-        return tuple(d.due if d else None for d in (plan.claim, plan.objection, plan.reply))  # type: ignore[return-value]
+        return plan_deadlines(router.calendar, delivery.rules, now).dues
     return delivery.claim_due, delivery.objection_due, delivery.reply_due
 
 
@@ -83,7 +82,7 @@ def _local(instant: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
 
 def deadlines_zh(delivery: DeliveryRow, dues: _Dues | None = None) -> dict[str, str]:
     """ "认领期限": "2026-10-08 24:00" (with 暂定 when provisional), "认领时限": "1个工作日" …
-    Before delivery there are no instants yet: only the 时限 (counted from arrival)."""
+    ``dues`` are the instants to state (a push not delivered yet: as if it arrived now)."""
     out: dict[str, str] = {}
     mark = "（暂定）" if delivery.provisional else ""
     claim, objection, reply = dues or (
