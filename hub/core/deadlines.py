@@ -63,9 +63,8 @@ class TimerContext:
             )
             self.event("notice.undeliverable", delivery, to=department_id)
             return
-        prefer = Channel(delivery.delivered_channel) if delivery.delivered_channel else None
-        if department_id != delivery.department_id:
-            prefer = None
+        reached = delivery.delivered_channel if department_id == delivery.department_id else None
+        prefer = Channel(reached) if reached else None  # what reached it before goes first
         message = self.session.get(MessageRow, delivery.message_id)
         job = note_job(
             delivery.delivery_id,
