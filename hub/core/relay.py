@@ -115,10 +115,10 @@ class Relay:
         """One pass; returns how many jobs it published or quarantined. What there is to do
         is read first without a write lock (SQLite has one writer): a pass over a backlog with
         nothing to do costs one aggregate query and locks nothing."""
-        now = self.clock.now()
+        now, waits = self.clock.now(), policy.waits()
         with self.db.read() as session:
             summary = pending_summary(
-                session, now=now, waits=policy.waits(), max_attempts=policy.max_attempts
+                session, now=now, waits=waits, max_attempts=policy.max_attempts
             )
             bounds = self._bounds(session, policy, summary)
         given_up: list[dict[str, Any]] = []
@@ -131,10 +131,14 @@ class Relay:
             _log_given_up(given_up)
         if not bounds and not any(q.unpublished for q in summary.values()):
             return len(given_up)
-        return len(given_up) + self._publish(now, policy, bounds)
+        return len(given_up) + self._publish(now, policy, waits, bounds)
 
     def _publish(
-        self, now: dt.datetime, policy: RelayPolicy, bounds: dict[str, dt.datetime | None]
+        self,
+        now: dt.datetime,
+        policy: RelayPolicy,
+        waits: list[dt.timedelta],
+        bounds: dict[str, dt.datetime | None],
     ) -> int:
         """Publish due unpublished rows, then the lost ones of ``bounds``' queues (or give up
         on those published ``max_publishes`` times)."""
@@ -142,7 +146,7 @@ class Relay:
         with self.db.transaction() as session:
             rows = unpublished_rows(session, now=now, limit=policy.limit)
             limit = policy.limit - len(rows)
-            lost = stale_rows(session, now=now, limit=limit, waits=policy.waits(), bounds=bounds)
+            lost = stale_rows(session, now=now, limit=limit, waits=waits, bounds=bounds)
             for row in lost:
                 if row.publishes >= policy.max_publishes:
                     worn.append(give_up(session, row, now, policy, Cause.PUBLISHES))
@@ -304,26 +308,10 @@ def _raw(row: OutboxRow) -> bytes:
     return json.dumps(job, ensure_ascii=False).encode("utf-8")
 
 
-def requeue(session: Session, entry: QuarantineRow, *, now: dt.datetime, actor: str) -> OutboxRow:
-    """Replay a ``relay`` entry: the same job as a new outbox row (fresh counts), the entry
-    marked replayed; the caller publishes the row after commit."""
-    job = json.loads(entry.raw)
+def requeue(session: Session, raw: bytes, *, now: dt.datetime) -> tuple[OutboxRow, int | None]:
+    """Replay a ``relay`` entry's job (its ``raw``) as a new outbox row (fresh counts); returns
+    the row, which the caller publishes after commit, and the id of the row it replaces."""
+    job = json.loads(raw)
     row = enqueue(session, str(job["queue"]), dict(job["payload"]), now=now, published=True)
     session.flush()
-    entry.state, entry.resolved_at = "replayed", now
-    append_event(
-        session,
-        "quarantine.replayed",
-        at=now,
-        actor=actor,
-        message_id=entry.message_id,
-        channel=entry.channel or None,
-        data={
-            "quarantine_id": entry.id,
-            "stage": STAGE,
-            "outbox_id": row.id,
-            "replaces_outbox_id": job.get("outbox_id"),
-        },
-    )
-    log.info("quarantine.replayed", quarantine_id=entry.id, stage=STAGE, outbox_id=row.id)
-    return row
+    return row, job.get("outbox_id")

@@ -122,7 +122,9 @@ def _due_again(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement
     return OutboxRow.published_at <= case(*levels, else_=latest[-1])
 
 
-def _stale(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
+def is_stale(now: dt.datetime, waits: Sequence[dt.timedelta]) -> ColumnElement[bool]:
+    """Pending, due, published, not leased, and its wait (``waits`` by publish count) passed:
+    a row whose bus message may be lost."""
     return and_(
         OutboxRow.done_at.is_(None),
         OutboxRow.available_at <= now,
@@ -153,7 +155,7 @@ def pending_summary(
             o.queue,
             func.count(case((and_(o.available_at <= now, o.published_at.is_(None)), 1))),
             func.max(case((_not_held(now), o.attempts))),
-            func.min(case((_stale(now, waits), o.published_at))),
+            func.min(case((is_stale(now, waits), o.published_at))),
         )
         .where(o.done_at.is_(None))
         .group_by(o.queue)
@@ -185,7 +187,7 @@ def stale_rows(
     ]
     query = (
         select(OutboxRow)
-        .where(_stale(now, waits), or_(*scope))
+        .where(is_stale(now, waits), or_(*scope))
         .order_by(OutboxRow.published_at, OutboxRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -193,7 +193,12 @@ def _replay_ingest(hub: Hub, entry_id: int, raw: bytes, actor: str) -> ReplayRes
         row = session.get(QuarantineRow, entry_id, with_for_update=True)
         if row is not None and row.state == "open":
             _mark_replayed(
-                session, row, accepted.message_id, hub.clock.now(), actor, accepted.duplicate
+                session,
+                row,
+                accepted.message_id,
+                hub.clock.now(),
+                actor,
+                duplicate=accepted.duplicate,
             )
     return ReplayResult(
         entry_id,
@@ -222,8 +227,11 @@ def _replay_route(hub: Hub, entry_id: int, actor: str) -> ReplayResult:
 def _replay_relay(hub: Hub, entry_id: int, actor: str) -> ReplayResult:
     with hub.db.transaction() as session:
         row = _open_entry(session, entry_id)
-        job = requeue(session, row, now=hub.clock.now(), actor=actor)
-        message_id = row.message_id
+        now, message_id = hub.clock.now(), row.message_id
+        job, replaces = requeue(session, row.raw, now=now)
+        _mark_replayed(
+            session, row, message_id, now, actor, outbox_id=job.id, replaces_outbox_id=replaces
+        )
     hub.publish([job])
     return ReplayResult(
         entry_id, RELAY_STAGE, ok=True, state="replayed", message_id=message_id, jobs=1
@@ -272,11 +280,12 @@ def _quarantined_message(session: Session, row: QuarantineRow) -> MessageRow:
 def _mark_replayed(
     session: Session,
     row: QuarantineRow,
-    message_id: str,
+    message_id: str | None,
     now: dt.datetime,
     actor: str,
-    duplicate: bool,
+    **facts: object,
 ) -> None:
+    """Resolve ``row`` as replayed, with ``facts`` (the stage's) in its event and log line."""
     row.state, row.resolved_at = "replayed", now
     if row.message_id is None:
         row.message_id = message_id
@@ -286,10 +295,16 @@ def _mark_replayed(
         at=now,
         actor=actor,
         message_id=message_id,
-        channel=row.channel,
-        data={"quarantine_id": row.id, "stage": row.stage, "duplicate": duplicate},
+        channel=row.channel or None,
+        data={"quarantine_id": row.id, "stage": row.stage, **facts},
     )
-    log.info("quarantine.replayed", quarantine_id=row.id, message_id=message_id, stage=row.stage)
+    log.info(
+        "quarantine.replayed",
+        quarantine_id=row.id,
+        message_id=message_id,
+        stage=row.stage,
+        **facts,
+    )
 
 
 def _failed(

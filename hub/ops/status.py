@@ -29,10 +29,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from hub.core.states import ClaimState, ReplyState, TransportState
+from hub.ledger.outbox import is_stale
 from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
 from hub.ops.jsonable import jsonable
 
@@ -195,12 +196,7 @@ def relay_status(session: Session, now: dt.datetime, stale_after: float = 30.0) 
     ).all()
     oldest = session.execute(
         select(o.id, o.queue, o.published_at, o.publishes, o.attempts)
-        .where(
-            o.done_at.is_(None),
-            o.available_at <= now,
-            o.published_at <= now - dt.timedelta(seconds=stale_after),
-            or_(o.lease_until.is_(None), o.lease_until <= now),
-        )
+        .where(is_stale(now, [dt.timedelta(seconds=stale_after)]))
         .order_by(o.published_at, o.id)
         .limit(1)
     ).first()

@@ -155,7 +155,6 @@ class DepartmentEndpoint:
     """
 
     calls: list[dict[str, Any]] = field(default_factory=list)
-    keys: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail_status: int | None = None
 
@@ -169,7 +168,6 @@ class DepartmentEndpoint:
             body = json.loads(await request.body())
             key = request.headers.get("idempotency-key", "")
             with self.lock:
-                self.keys[key] = self.keys.get(key, 0) + 1
                 self.calls.append({"department": department_id, KEY: key, **body})
             return JSONResponse({"receipt": f"r-{len(self.calls)}"})
 

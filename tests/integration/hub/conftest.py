@@ -18,9 +18,11 @@ from hub.core.dispatch import RetryPolicy
 from hub.core.runtime import RuntimeConfig
 from hub.routing import load_routing_text
 from hub.service import HubService, Settings, build_service
-from tests.support.postgres import admin_host_port, temporary_database
+from tests.support.ledgers import ledger_url
 from tests.support.servers import DepartmentEndpoint, ServerThread
 from tests.support.waits import wait_until
+
+__all__ = ["LiveHub", "ledger_url", "live_hub_factory"]  # ledger_url: the shared fixture
 
 ROOT = Path(__file__).resolve().parents[3]
 MINIMAL = (ROOT / "tests" / "data" / "routing" / "minimal.yaml").read_text(encoding="utf-8")
@@ -65,18 +67,6 @@ class LiveHub:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; last seen: {views[0]}") from None
         return views[0]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(
-    request: pytest.FixtureRequest, tmp_path: Path, require_server: Callable[[str, str, int], None]
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/hub.db"
-        return
-    require_server("PostgreSQL", *admin_host_port())
-    with temporary_database("hub_e2e") as url:
-        yield url
 
 
 @pytest.fixture

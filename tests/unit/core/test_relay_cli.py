@@ -8,34 +8,20 @@ import json
 from pathlib import Path
 
 import pytest
-import structlog
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
 
-from hub.cli import app
 from hub.ledger.db import Database
 from hub.ledger.outbox import enqueue
 from hub.ledger.schema import OutboxRow
-from tests.unit.core.conftest import ROOT, Rig, make_rig
 from tests.unit.core.test_relay_quarantine import deliver_row, failing_handler_ends_quarantined
-
-runner = CliRunner()
-
-
-def run(*args: str) -> Result:
-    try:
-        return runner.invoke(app, list(args))
-    finally:
-        structlog.reset_defaults()
+from tests.unit.test_cli_ops import run, use_ledger
 
 
 def test_status_and_quarantine_show_a_job_given_up(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path}/hub.db"
-    monkeypatch.setenv("HUB_DATABASE_URL", url)
-    monkeypatch.setenv("HUB_ROUTING", str(ROOT / "tests" / "data" / "routing" / "minimal.yaml"))
-    rig: Rig = make_rig(tmp_path, url=url)
+    rig = use_ledger(monkeypatch, tmp_path, url)
     failing_handler_ends_quarantined(rig)
     given_up = deliver_row(rig)
     with rig.db.transaction() as s:  # and a job whose bus message went missing 5 minutes ago
