@@ -61,6 +61,11 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def redeliver_after() -> float:
+    """``HUB_REDELIVER_AFTER``: when an unfinished published job counts as lost (default 30)."""
+    return _seconds("HUB_REDELIVER_AFTER", 30.0)
+
+
 def _optional_seconds(name: str) -> float | None:
     """``name`` in seconds, or None when it is unset or empty (the caller derives a value)."""
     return _seconds(name, 0.0) if os.environ.get(name, "").strip() else None
@@ -95,7 +100,7 @@ class Settings:
     )
     runtime: RuntimeConfig = field(
         default_factory=lambda: RuntimeConfig(
-            redeliver_after=_seconds("HUB_REDELIVER_AFTER", 30.0),
+            redeliver_after=redeliver_after(),
             max_job_attempts=_count("HUB_MAX_JOB_ATTEMPTS", 10),
             relay_interval=_seconds("HUB_RELAY_INTERVAL", 0.5),
             route_workers=_count("HUB_ROUTE_WORKERS", 1),

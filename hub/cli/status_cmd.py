@@ -13,7 +13,7 @@ from hub.cli.labels import age_text, local_time, state_label
 from hub.cli.output import console, emit_json
 from hub.clock.deadline import display_instant
 from hub.ops.status import DeptStatus, RelayStatus, StatusReport, Totals, status
-from hub.service import Settings
+from hub.service import redeliver_after
 
 DEPT_COLUMNS = (
     "部门",
@@ -41,7 +41,7 @@ def status_cmd(
     """运行状态：各队列积压、各部门认领情况、总计 (queues, departments, totals)."""
     now = parse_at(at)
     with ledger() as db, db.transaction() as session:
-        report = status(session, now, Settings().runtime.redeliver_after)
+        report = status(session, now, redeliver_after())
     loaded = try_routing(config)
     names = {d.id: d.name for d in loaded.config.departments} if loaded else {}
     if as_json:
