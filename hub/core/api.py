@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from hub.errors import FieldProblem
+from hub.errors import FieldProblem, RoutingError
 from hub.message import CanonicalMessage, Channel
 
 
@@ -69,6 +70,21 @@ class HubApi(Protocol):
         """Validate against routing (known sender and recipients) and commit; RoutingError."""
         ...
 
+    async def accept_async(self, message: CanonicalMessage) -> Accepted:
+        """``accept`` for the event loop: committed with concurrent pushes (group commit)."""
+        ...
+
+    def accept_many(self, messages: Sequence[CanonicalMessage]) -> list[Accepted | RoutingError]:
+        """Accept several messages in one transaction; per message its ``Accepted`` or the
+        ``RoutingError`` that refused it (unknown sender or recipient; nothing recorded)."""
+        ...
+
+    async def accept_many_async(
+        self, messages: Sequence[CanonicalMessage]
+    ) -> list[Accepted | RoutingError]:
+        """``accept_many`` for the event loop."""
+        ...
+
     def quarantine_input(
         self, *, channel: Channel, raw: bytes, problems: list[FieldProblem], source_id: str = ""
     ) -> int:
@@ -112,6 +128,48 @@ class HubApi(Protocol):
         channel: Channel,
         at: dt.datetime | None = None,
     ) -> ActionResult: ...
+
+    async def claim_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        """``claim`` for the event loop: committed with concurrent claims (group commit)."""
+        ...
+
+    async def object_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        reason: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult: ...
+
+    async def reply_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        text: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult: ...
+
+    async def delivery_view_async(
+        self, delivery_id: str, *, department_id: str | None = None
+    ) -> DeliveryView: ...
+
+    async def authenticate_async(self, token: str) -> str | None:
+        """``authenticate`` for the event loop (a cached token answers without the ledger)."""
+        ...
 
     def report_bounce(self, delivery_id: str, *, channel: Channel, reason: str) -> None:
         """A channel learned after the fact that a push did not arrive (DSN)."""

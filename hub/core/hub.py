@@ -7,7 +7,9 @@ published later by the relay, and every consumer ignores a job it has already do
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,7 +31,7 @@ from hub.core.ingest import accept_message, quarantine
 from hub.core.recompute import recompute_provisional
 from hub.core.relay import Relay, RelayPolicy
 from hub.core.routing_stage import route_job
-from hub.errors import ActionError, FieldProblem, NotFoundError
+from hub.errors import ActionError, FieldProblem, NotFoundError, RoutingError
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
 from hub.ledger.outbox import record_error
@@ -88,6 +90,97 @@ class Hub:
         if self.fast_path:
             self.publish([job])
         return accepted
+
+    def accept_many(self, messages: Sequence[CanonicalMessage]) -> list[Accepted | RoutingError]:
+        results: list[Accepted | RoutingError] = []
+        for message in messages:
+            try:
+                results.append(self.accept(message))
+            except RoutingError as exc:
+                results.append(exc)
+        return results
+
+    async def accept_async(self, message: CanonicalMessage) -> Accepted:
+        return await asyncio.to_thread(self.accept, message)
+
+    async def accept_many_async(
+        self, messages: Sequence[CanonicalMessage]
+    ) -> list[Accepted | RoutingError]:
+        return await asyncio.to_thread(self.accept_many, messages)
+
+    async def authenticate_async(self, token: str) -> str | None:
+        return await asyncio.to_thread(self.authenticate, token)
+
+    async def claim_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        return await asyncio.to_thread(
+            functools.partial(
+                self.claim,
+                delivery_id,
+                department_id=department_id,
+                actor=actor,
+                channel=channel,
+                at=at,
+            )
+        )
+
+    async def object_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        reason: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        return await asyncio.to_thread(
+            functools.partial(
+                self.object,
+                delivery_id,
+                department_id=department_id,
+                reason=reason,
+                actor=actor,
+                channel=channel,
+                at=at,
+            )
+        )
+
+    async def reply_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        text: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        return await asyncio.to_thread(
+            functools.partial(
+                self.reply,
+                delivery_id,
+                department_id=department_id,
+                text=text,
+                actor=actor,
+                channel=channel,
+                at=at,
+            )
+        )
+
+    async def delivery_view_async(
+        self, delivery_id: str, *, department_id: str | None = None
+    ) -> DeliveryView:
+        return await asyncio.to_thread(
+            functools.partial(self.delivery_view, delivery_id, department_id=department_id)
+        )
 
     def quarantine_input(
         self, *, channel: Channel, raw: bytes, problems: list[FieldProblem], source_id: str = ""
