@@ -1,4 +1,4 @@
-"""The platform channel's HTTP client: the only module of the adapter that imports httpx.
+"""The platform channel's HTTP client: the only module of the adapter that imports aiohttp.
 
 ``PlatformClient.post_json`` sends one JSON callback and returns ``(status, body)`` for a 2xx
 answer. Everything else becomes a :class:`hub.errors.DeliveryError` (``raise … from exc``):
@@ -10,6 +10,15 @@ answer. Everything else becomes a :class:`hub.errors.DeliveryError` (``raise …
     invalid or unsupported URL                  permanent
 
 ``details`` carry ``host``, ``status`` and a short excerpt of the answer, never the request body.
+
+One ``aiohttp.ClientSession`` per client, made on first use on the loop that sends (the hub runs
+every adapter on one background loop, ``hub/core/asyncrunner.py``) and closed by ``aclose``. Its
+``TCPConnector`` keeps connections alive and reuses them; it holds at most ``max_in_flight``
+connections, ``max_connections`` to one host. The adapter admits at most ``max_in_flight``
+callbacks at once, so a callback waits for a connection only when many departments share one
+host and ``max_connections`` is set below ``max_in_flight``. ``total_timeout_s`` bounds the
+whole request (a wait for a pooled connection, connect, send, and reading the answer);
+``connect_timeout_s`` bounds opening a connection.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import asyncio
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from adapters.platform.config import PlatformConfig
 from hub.errors import DeliveryError
@@ -28,22 +37,20 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 EXCERPT_CHARS = 200
 _RETRYABLE_STATUS = frozenset({408, 429})
+_BROKEN = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+_CONTENT_TYPE = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class PlatformClient:
-    """An async HTTP client with a bounded connection pool and a whole-request time limit."""
+    """An async HTTP client with a bounded keep-alive pool and a whole-request time limit."""
 
     def __init__(self, config: PlatformConfig) -> None:
-        self._total = config.total_timeout_s
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.total_timeout_s, connect=config.connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-            ),
-            headers={"User-Agent": config.user_agent},
-            follow_redirects=False,  # a redirect is an answer (3xx, permanent), not followed
+        self._config = config
+        self._timeout = aiohttp.ClientTimeout(
+            total=config.total_timeout_s, sock_connect=config.connect_timeout_s
         )
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def post_json(
         self, url: str, payload: bytes, headers: Mapping[str, str]
@@ -52,56 +59,70 @@ class PlatformClient:
 
         The payload is passed as bytes so that a signature over it matches what is sent.
         """
+        session = self._session_here()
         try:
-            async with asyncio.timeout(self._total):
-                status, body, response_headers = await self._send(url, payload, headers)
-        except TimeoutError as exc:
-            raise DeliveryError(
-                "timeout", retryable=True, details={"host": _host(url), "error": "TimeoutError"}
-            ) from exc
-        except httpx.HTTPError as exc:
+            async with session.post(
+                url,
+                data=payload,
+                headers={**_CONTENT_TYPE, **headers},
+                allow_redirects=False,  # a redirect is an answer (3xx, permanent), not followed
+            ) as response:
+                status = response.status
+                body = await _read_limited(response.content)
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise translate_transport_error(exc, url) from exc
-        check_status(status, body, url, response_headers.get("retry-after"))
+        check_status(status, body, url, retry_after)
         return status, body
 
-    async def _send(
-        self, url: str, payload: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, bytes, httpx.Headers]:
-        all_headers = {"Content-Type": "application/json; charset=utf-8", **headers}
-        request = self._http.build_request("POST", url, content=payload, headers=all_headers)
-        response = await self._http.send(request, stream=True)
-        try:
-            body = await _read_limited(response)
-        finally:
-            await response.aclose()
-        return response.status_code, body, response.headers
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session, made on first use on the running loop (it cannot move to another)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._config.max_in_flight,
+                limit_per_host=self._config.connections_per_host,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self._config.user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),  # callbacks never carry cookies
+            )
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("PlatformClient is bound to the event loop that first used it")
+        return self._session
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
-        await self._http.aclose()
+        """Close the pooled connections (a later callback opens a new session)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-async def _read_limited(response: httpx.Response) -> bytes:
+async def _read_limited(content: aiohttp.StreamReader) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk[: MAX_RESPONSE_BYTES - size])
-        size += len(chunks[-1])
-        if size >= MAX_RESPONSE_BYTES:
+    while size < MAX_RESPONSE_BYTES:
+        chunk = await content.read(MAX_RESPONSE_BYTES - size)
+        if not chunk:
             break
+        chunks.append(chunk)
+        size += len(chunk)
     return b"".join(chunks)
 
 
-def translate_transport_error(exc: httpx.HTTPError, url: str) -> DeliveryError:
-    """Our error for an httpx error raised before an HTTP status was received."""
+def translate_transport_error(exc: BaseException, url: str) -> DeliveryError:
+    """Our error for an aiohttp error (or timeout) raised before an HTTP answer was read."""
     details = {"host": _host(url), "error": type(exc).__name__}
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):  # aiohttp's own timeouts are TimeoutErrors too
         return DeliveryError("timeout", retryable=True, details=details)
-    if isinstance(exc, httpx.ConnectError):
-        return DeliveryError("connect failed", retryable=True, details=details)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
         return DeliveryError("invalid callback URL", retryable=False, details=details)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return DeliveryError("connect failed", retryable=True, details=details)
+    if isinstance(exc, _BROKEN):  # reset, closed early, or an answer that is not HTTP
         return DeliveryError("connection broken", retryable=True, details=details)
     return DeliveryError("http error", retryable=False, details=details)
 
