@@ -1,11 +1,12 @@
 """The hub's HTTP API (platform channel): departments push messages and act on their deliveries.
 
 Every call but ``/healthz`` needs ``Authorization: Bearer <department token>``; the token names
-the department (``HubApi.authenticate``). A department pushes only in its own name and sees and
-acts on only its own deliveries. Errors are JSON ``{"error", "zh", "en", …}``; input that cannot
-be accepted is quarantined in the hub (``quarantine_id`` in the answer), never dropped.
+the department (``HubApi.authenticate_async``). A department pushes only in its own name and sees
+and acts on only its own deliveries. Errors are JSON ``{"error", "zh", "en", …}``; input that
+cannot be accepted is quarantined in the hub (``quarantine_id`` in the answer), never dropped.
 
     POST /messages                       canonical message JSON        202 / 200 duplicate
+    POST /messages:batch                 {"messages": [canonical, …]}  200, a result per message
     POST /platform/messages              审管信息互动平台 push format   202 / 200 duplicate
     GET  /deliveries/{id}                the delivery's state and deadlines
     POST /deliveries/{id}/claim          认领   {"actor"?}
@@ -18,13 +19,25 @@ Push answers: 400 not UTF-8 JSON, 401 no token, 403 sender is not the token's de
 unroutable. Delivery answers: 401, 403 not yours, 404 unknown, 409 state does not allow it.
 Anything unexpected (the ledger unreachable, a bug) is 503 ``service_unavailable``, logged as
 ``api.error``; every answer carries ``X-Request-ID`` (the client's own when it is sane).
-Endpoints are plain ``def``: the hub is synchronous and FastAPI runs them in its thread pool.
+
+The batch push takes at most ``max_batch`` messages (:data:`MAX_BATCH`, 500; more is 413
+``too_many_messages``) in a body of at most ``max_body_bytes × max_batch``, capped at
+:data:`BATCH_BODY_CAP` (32 MiB); each message on its own is held to ``max_body_bytes``. Each is
+checked like ``POST /messages`` and answered in ``results`` (same order, with its ``index``) with
+the status and body that endpoint would give; the valid ones are accepted in one
+``accept_many_async`` call (one transaction). A body that is not a JSON object with a
+``messages`` list is 400/422 and quarantined whole.
+
+Endpoints and the token dependency are ``async def`` and call only the hub's async twins
+(``accept_async``, ``accept_many_async``, ``claim_async`` …), which commit concurrent requests
+together; the rare paths (quarantine) hop to a thread. No sync hub call runs on the event loop.
+What a push must pass (``screen``) and how refused bodies are quarantined: ``api_ingest.py``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -34,42 +47,54 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from adapters.platform.api_ingest import (
+    CANONICAL,
+    PLATFORM,
+    Format,
+    Refusal,
+    invalid,
+    not_json,
+    quarantine,
+    screen,
+    unroutable,
+)
 from adapters.platform.api_schema import (
     ACTION_OK,
     ACTION_RESPONSES,
+    BATCH_BODY,
+    BATCH_RESPONSES,
     CANONICAL_BODY,
-    FIXED,
     PLATFORM_BODY,
     PUSH_RESPONSES,
     AcceptedOut,
     ApiError,
+    BatchOut,
     ClaimIn,
     ObjectionIn,
     ReplyIn,
     RequestIdMiddleware,
     install_error_handlers,
 )
-from adapters.platform.config import PlatformConfig
+from adapters.platform.config import MIB, PlatformConfig
 from adapters.platform.normalize import normalize_platform
 from hub.clock.now import Clock, SystemClock
-from hub.core.api import HubApi
+from hub.core.api import Accepted, HubApi
 from hub.errors import FieldProblem, MessageError, RoutingError
-from hub.message import CanonicalMessage, Channel, ClassificationLevel
-from hub.validation import parse_message
+from hub.message import CanonicalMessage
 
 log = structlog.get_logger(__name__)
-PLATFORM = Channel.PLATFORM
-_CLASSIFIED = {level.value for level in ClassificationLevel if level.is_classified} | {
-    level.label for level in ClassificationLevel if level.is_classified
-}
+MAX_BATCH = 500
+BATCH_BODY_CAP = 32 * MIB
 
 DESCRIPTION = """审管互动 Hub 接口：部门推送消息（审批信息、监管信息等），并对收到的推送认领、
 提出异议或答复。除 /healthz 外须携带部门令牌 `Authorization: Bearer <token>`；部门只能以
 本部门名义推送，只能查看和处理本部门的推送。无法受理的内容会被隔离登记（quarantine_id），不会丢失。
+批量推送（/messages:batch）一次最多 500 条，逐条给出结果。
 
 The 审管互动 Hub API: departments push messages (approval decisions, supervision information …)
 and claim, object to or reply to what was pushed to them. Every call except /healthz needs a
-department token. Input that cannot be accepted is quarantined (quarantine_id), never lost."""
+department token. Input that cannot be accepted is quarantined (quarantine_id), never lost.
+A batch push (/messages:batch) takes up to 500 messages and answers each."""
 
 TAGS = [
     {"name": "messages", "description": "推送消息 / push messages"},
@@ -86,15 +111,6 @@ class Upload:
     raw: bytes
 
 
-@dataclass(frozen=True)
-class _Format:
-    """How one endpoint's body becomes a canonical message, and where its sender is named."""
-
-    parse: Callable[[bytes], CanonicalMessage]
-    sender_key: str
-    source_id_path: tuple[str, ...]
-
-
 def _hub(request: Request) -> HubApi:
     hub: HubApi = request.app.state.hub
     return hub
@@ -103,11 +119,12 @@ def _hub(request: Request) -> HubApi:
 _bearer = HTTPBearer(auto_error=False, description="部门令牌 / department token")
 
 
-def _department(
+async def _department(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     """The department of the bearer token; 401 (with WWW-Authenticate) when absent or unknown."""
-    department = _hub(request).authenticate(credentials.credentials) if credentials else None
+    token = credentials.credentials if credentials else None
+    department = await _hub(request).authenticate_async(token) if token else None
     if department is None:
         log.info("auth.failed", path=request.url.path, token_given=credentials is not None)
         raise ApiError.fixed("unauthorized", headers={"WWW-Authenticate": "Bearer"})
@@ -120,9 +137,25 @@ DeliveryId = Annotated[str, Path(min_length=1, max_length=128, description="推�
 
 async def _upload(request: Request, department: Department) -> Upload:
     """The raw JSON body: content type checked, read up to ``max_body_bytes`` (else 413)."""
-    _check_content_type(request.headers.get("content-type", ""))
     config: PlatformConfig = request.app.state.platform_config
-    limit = config.max_body_bytes
+    return Upload(department, await _read_body(request, config.max_body_bytes))
+
+
+async def _batch_upload(request: Request, department: Department) -> Upload:
+    """The batch body, read up to :func:`batch_body_limit`."""
+    return Upload(department, await _read_body(request, batch_body_limit(request.app)))
+
+
+def batch_body_limit(app: FastAPI) -> int:
+    """``max_body_bytes × max_batch``, capped at :data:`BATCH_BODY_CAP` (never below one)."""
+    config: PlatformConfig = app.state.platform_config
+    max_batch: int = app.state.max_batch
+    scaled = config.max_body_bytes * max_batch
+    return max(config.max_body_bytes, min(scaled, BATCH_BODY_CAP))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    _check_content_type(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -132,7 +165,7 @@ async def _upload(request: Request, department: Department) -> Upload:
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return Upload(department, b"".join(chunks))
+    return b"".join(chunks)
 
 
 def _check_content_type(value: str) -> None:
@@ -146,9 +179,11 @@ def _check_content_type(value: str) -> None:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        413,
-        "payload_too_large",
+    return ApiError(413, "payload_too_large", *_too_large_text(limit))
+
+
+def _too_large_text(limit: int) -> tuple[str, str]:
+    return (
         f"请求体超过上限 {limit} 字节；附件请以引用（sha256、大小、类型）提交，不要内嵌文件内容",
         f"the body exceeds {limit} bytes; send attachments as references (sha256, size, type)",
     )
@@ -160,6 +195,7 @@ deliveries = APIRouter(
 )
 health = APIRouter(tags=["health"])
 Uploaded = Annotated[Upload, Depends(_upload)]
+BatchUploaded = Annotated[Upload, Depends(_batch_upload)]
 
 
 @messages.post(
@@ -169,9 +205,8 @@ Uploaded = Annotated[Upload, Depends(_upload)]
     openapi_extra=CANONICAL_BODY,
     summary="推送统一格式消息 / push a canonical message",
 )
-def post_message(request: Request, upload: Uploaded) -> JSONResponse:
-    canonical = _Format(parse_message, "sender.department_id", ("source", "source_id"))
-    return _ingest(_hub(request), upload, canonical)
+async def post_message(request: Request, upload: Uploaded) -> JSONResponse:
+    return await _ingest(_hub(request), upload, CANONICAL)
 
 
 @messages.post(
@@ -181,157 +216,150 @@ def post_message(request: Request, upload: Uploaded) -> JSONResponse:
     openapi_extra=PLATFORM_BODY,
     summary="推送平台格式消息 / push in the platform format",
 )
-def post_platform_message(request: Request, upload: Uploaded) -> JSONResponse:
+async def post_platform_message(request: Request, upload: Uploaded) -> JSONResponse:
     clock: Clock = request.app.state.clock
-    parse = _Format(lambda b: normalize_platform(b, received_at=clock.now()), "tsbm", ("ywlsh",))
-    return _ingest(_hub(request), upload, parse)
+    parse = Format(lambda b: normalize_platform(b, received_at=clock.now()), "tsbm", ("ywlsh",))
+    return await _ingest(_hub(request), upload, parse)
 
 
-def _ingest(hub: HubApi, upload: Upload, fmt: _Format) -> JSONResponse:
-    """Parse, check the sender, accept; quarantine whatever cannot be accepted."""
-    _require_json(hub, upload, fmt)
-    try:
-        message = fmt.parse(upload.raw)
-    except MessageError as exc:
-        _alarm_if_classified(upload)
-        raise _invalid(hub, upload, fmt, exc.problems) from exc
-    _check_sender(message, upload.department, fmt)
-    if message.classification.is_classified:
-        _alarm_if_classified(upload)
-        _, zh, en = FIXED["classified_online"]
-        raise _invalid(hub, upload, fmt, [FieldProblem("classification.level", zh, en)])
-    try:
-        accepted = hub.accept(message)
-    except RoutingError as exc:
-        qid = _quarantine(hub, upload, fmt, [FieldProblem(exc.path, exc.zh, exc.en)], "unroutable")
-        raise ApiError(422, "unroutable", exc.zh, exc.en, quarantine_id=qid) from exc
-    except MessageError as exc:
-        raise _invalid(hub, upload, fmt, exc.problems) from exc
-    body = {"message_id": accepted.message_id, "duplicate": accepted.duplicate}
-    return JSONResponse(body, status_code=200 if accepted.duplicate else 202)
+async def _ingest(hub: HubApi, upload: Upload, fmt: Format) -> JSONResponse:
+    """Screen, accept; quarantine whatever cannot be accepted."""
+    outcome: CanonicalMessage | Accepted | Refusal = screen(upload.raw, upload.department, fmt)
+    if isinstance(outcome, CanonicalMessage):
+        try:
+            outcome = await hub.accept_async(outcome)
+        except RoutingError as exc:
+            outcome = unroutable(exc)
+        except MessageError as exc:
+            outcome = invalid(exc.problems)
+    if isinstance(outcome, Refusal):
+        (qid,) = await quarantine(hub, upload.department, fmt, [(upload.raw, outcome)])
+        raise ApiError(outcome.status, **outcome.content(qid))
+    assert isinstance(outcome, Accepted)
+    body = {"message_id": outcome.message_id, "duplicate": outcome.duplicate}
+    return JSONResponse(body, status_code=200 if outcome.duplicate else 202)
 
 
-def _require_json(hub: HubApi, upload: Upload, fmt: _Format) -> None:
-    """400 (quarantined unless empty) for a body that is not UTF-8 or not JSON."""
-    try:
-        json.loads(upload.raw.decode("utf-8"))
-        return
-    except UnicodeDecodeError:
-        error = "invalid_encoding"
-    except (ValueError, RecursionError):
-        error = "invalid_json"
-    _, zh, en = FIXED[error]
-    qid = _quarantine(hub, upload, fmt, [FieldProblem("", zh, en)], error) if upload.raw else None
-    raise ApiError.fixed(error, quarantine_id=qid)
+# --- batch ---------------------------------------------------------------------------------------
 
 
-def _check_sender(message: CanonicalMessage, department: str, fmt: _Format) -> None:
-    """403 when the token's department is not the message's sender (spoofing)."""
-    claimed = message.sender.department_id
-    if claimed == department:
-        return
-    log.warning(
-        "security.sender_spoofed",
-        message_id=message.message_id,
-        department=department,
-        claimed_sender=claimed,
-    )
-    raise ApiError(
-        403,
-        "sender_mismatch",
-        f"令牌属于部门 {department}，不能以部门 {claimed} 的名义推送（{fmt.sender_key}）",
-        f"the token belongs to {department}; it cannot push as {claimed} ({fmt.sender_key})",
-    )
+@messages.post(
+    "/messages:batch",
+    response_model=BatchOut,
+    responses=BATCH_RESPONSES,
+    openapi_extra=BATCH_BODY,
+    summary="批量推送统一格式消息 / push canonical messages in a batch",
+)
+async def post_batch(request: Request, upload: BatchUploaded) -> JSONResponse:
+    """Every message screened like ``POST /messages``; the valid ones accepted together."""
+    hub = _hub(request)
+    raws = await _batch_items(hub, upload, request.app.state.max_batch)
+    limit = request.app.state.platform_config.max_body_bytes
+    outcomes: list[CanonicalMessage | Accepted | Refusal] = [
+        _screen_item(raw, upload.department, limit) for raw in raws
+    ]
+    valid = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, CanonicalMessage)]
+    if valid:
+        results = await hub.accept_many_async([message for _, message in valid])
+        for (i, _), result in zip(valid, results, strict=True):
+            outcomes[i] = unroutable(result) if isinstance(result, RoutingError) else result
+    refused = [(raws[i], o) for i, o in enumerate(outcomes) if isinstance(o, Refusal)]
+    qids = iter(await quarantine(hub, upload.department, CANONICAL, refused))
+    answers = [_item_result(i, o, qids) for i, o in enumerate(outcomes)]
+    statuses = [a["status"] for a in answers]
+    accepted, duplicates = statuses.count(202), statuses.count(200)
+    rejected = len(answers) - accepted - duplicates
+    body = {"results": answers, "accepted": accepted, "duplicates": duplicates}
+    return JSONResponse({**body, "rejected": rejected})
 
 
-def _invalid(hub: HubApi, upload: Upload, fmt: _Format, problems: list[FieldProblem]) -> ApiError:
-    qid = _quarantine(hub, upload, fmt, problems, "invalid_message")
+async def _batch_items(hub: HubApi, upload: Upload, max_batch: int) -> list[bytes]:
+    """Each message of ``{"messages": [...]}`` as JSON bytes; 400/422 (quarantined) for another
+    shape, 413 for more than ``max_batch`` messages."""
+    refusal = not_json(upload.raw)
+    if refusal is None:
+        envelope = json.loads(upload.raw)
+        items = envelope.get("messages") if isinstance(envelope, dict) else None
+        if isinstance(items, list):
+            if len(items) > max_batch:
+                raise _too_many(len(items), max_batch)
+            return [json.dumps(item, ensure_ascii=False).encode("utf-8") for item in items]
+        zh = '请求体须为 JSON 对象 {"messages": [消息, …]}'
+        en = 'the body must be a JSON object {"messages": [message, …]}'
+        refusal = Refusal(422, "invalid_batch", zh, en, [FieldProblem("messages", zh, en)])
+    (qid,) = await quarantine(hub, upload.department, CANONICAL, [(upload.raw, refusal)])
+    raise ApiError(refusal.status, **refusal.content(qid))
+
+
+def _too_many(count: int, max_batch: int) -> ApiError:
     return ApiError(
-        422,
-        "invalid_message",
-        f"消息校验未通过，共 {len(problems)} 处问题，已隔离登记",
-        f"the message failed validation with {len(problems)} problem(s); it was quarantined",
-        problems=[{"path": p.path, "zh": p.zh, "en": p.en} for p in problems],
-        quarantine_id=qid,
+        413,
+        "too_many_messages",
+        f"一次批量推送最多 {max_batch} 条消息，本次 {count} 条；请分批提交",
+        f"a batch takes at most {max_batch} messages, this one has {count}; split it",
     )
 
 
-def _quarantine(
-    hub: HubApi, upload: Upload, fmt: _Format, problems: list[FieldProblem], reason: str
-) -> int:
-    source_id = _dig(upload.raw, *fmt.source_id_path)
-    qid = hub.quarantine_input(
-        channel=PLATFORM,
-        raw=upload.raw,
-        problems=problems,
-        source_id=source_id[:200] if isinstance(source_id, str) else "",
-    )
-    log.warning(
-        "message.rejected",
-        reason=reason,
-        quarantine_id=qid,
-        problems=len(problems),
-        department=upload.department,
-        channel=PLATFORM.value,
-    )
-    return qid
+def _screen_item(raw: bytes, department: str, limit: int) -> CanonicalMessage | Refusal:
+    if len(raw) > limit:
+        return Refusal(413, "payload_too_large", *_too_large_text(limit), quarantine=False)
+    return screen(raw, department, CANONICAL)
 
 
-def _dig(raw: bytes, *path: str) -> object:
-    """The value at ``path`` in a JSON body, or None (for quarantine records and alarms)."""
-    try:
-        node: Any = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
+def _item_result(
+    index: int, outcome: CanonicalMessage | Accepted | Refusal, qids: Iterator[int | None]
+) -> dict[str, Any]:
+    """One message's entry in ``results`` (``qids``: the refused ones' quarantine ids, in order)."""
+    if isinstance(outcome, Refusal):
+        return {"index": index, "status": outcome.status, **outcome.content(next(qids))}
+    assert isinstance(outcome, Accepted)  # every screened message went to accept_many
+    status = 200 if outcome.duplicate else 202
+    return {"index": index, "status": status, "message_id": outcome.message_id,
+            "duplicate": outcome.duplicate}  # fmt: skip
 
 
-def _alarm_if_classified(upload: Upload) -> None:
-    """Log a security event when a refused body says it is classified (涉密) content."""
-    level = _dig(upload.raw, "mj") or _dig(upload.raw, "classification", "level")
-    if isinstance(level, str) and level in _CLASSIFIED:
-        log.error("security.classified_online", department=upload.department, level=level)
+# --- deliveries ----------------------------------------------------------------------------------
 
 
 @deliveries.get("", summary="查看推送 / view a delivery")
-def get_delivery(
+async def get_delivery(
     request: Request, delivery_id: DeliveryId, department: Department
 ) -> dict[str, Any]:
-    return _hub(request).delivery_view(delivery_id, department_id=department).to_json()
+    view = await _hub(request).delivery_view_async(delivery_id, department_id=department)
+    return view.to_json()
 
 
 @deliveries.post("/claim", summary="认领 / claim", responses=ACTION_OK)
-def claim(
+async def claim(
     request: Request,
     delivery_id: DeliveryId,
     department: Department,
     body: Annotated[ClaimIn | None, Body()] = None,
 ) -> dict[str, Any]:
     actor = _actor(body.actor if body else None, department)
-    hub = _hub(request)
-    result = hub.claim(delivery_id, department_id=department, actor=actor, channel=PLATFORM)
+    result = await _hub(request).claim_async(
+        delivery_id, department_id=department, actor=actor, channel=PLATFORM
+    )
     return result.to_json()
 
 
 @deliveries.post("/objection", summary="提出异议 / object", responses=ACTION_OK)
-def objection(
+async def objection(
     request: Request, delivery_id: DeliveryId, department: Department, body: ObjectionIn
 ) -> dict[str, Any]:
     actor, hub = _actor(body.actor, department), _hub(request)
-    result = hub.object(
+    result = await hub.object_async(
         delivery_id, department_id=department, reason=body.reason, actor=actor, channel=PLATFORM
     )
     return result.to_json()
 
 
 @deliveries.post("/reply", summary="答复 / reply", responses=ACTION_OK)
-def reply(
+async def reply(
     request: Request, delivery_id: DeliveryId, department: Department, body: ReplyIn
 ) -> dict[str, Any]:
     actor, hub = _actor(body.actor, department), _hub(request)
-    result = hub.reply(
+    result = await hub.reply_async(
         delivery_id, department_id=department, text=body.text, actor=actor, channel=PLATFORM
     )
     return result.to_json()
@@ -342,20 +370,26 @@ def _actor(actor: str | None, department: str) -> str:
 
 
 @health.get("/healthz", summary="健康检查 / health check")
-def healthz() -> dict[str, bool]:
+async def healthz() -> dict[str, bool]:
     return {"ok": True}
 
 
 def create_app(
-    hub: HubApi, *, config: PlatformConfig | None = None, clock: Clock | None = None
+    hub: HubApi,
+    *,
+    config: PlatformConfig | None = None,
+    clock: Clock | None = None,
+    max_batch: int = MAX_BATCH,
 ) -> FastAPI:
-    """The HTTP API over ``hub`` (``clock`` stamps the receipt time of platform-format pushes)."""
+    """The HTTP API over ``hub`` (``clock`` stamps the receipt time of platform-format pushes;
+    ``max_batch``: the most messages one ``POST /messages:batch`` takes)."""
     app = FastAPI(
         title="审管互动 Hub API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS
     )
     app.state.hub = hub
     app.state.platform_config = config or PlatformConfig()
     app.state.clock = clock or SystemClock()
+    app.state.max_batch = max_batch
     for router in (messages, deliveries, health):
         app.include_router(router)
     install_error_handlers(app)

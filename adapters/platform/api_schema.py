@@ -60,6 +60,27 @@ class AcceptedOut(BaseModel):
     duplicate: bool = Field(description="同一来源编号此前已受理 / accepted before")
 
 
+class BatchItemOut(BaseModel):
+    """One message of a batch: what ``POST /messages`` would have answered for it."""
+
+    index: int = Field(description="在 messages 中的序号（从 0 起） / position in messages")
+    status: int = Field(description="202 受理 / 200 重复 / 403 / 413 / 422")
+    message_id: str | None = None
+    duplicate: bool | None = None
+    error: str | None = Field(default=None, description="错误代码 / error code")
+    zh: str | None = None
+    en: str | None = None
+    problems: list[ProblemOut] | None = None
+    quarantine_id: int | None = Field(default=None, description="隔离登记号 / quarantine id")
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemOut] = Field(description="逐条结果，顺序同请求 / one per message")
+    accepted: int = Field(description="新受理条数（202） / newly accepted")
+    duplicates: int = Field(description="重复条数（200） / accepted before")
+    rejected: int = Field(description="未受理条数 / refused")
+
+
 class ActionOut(BaseModel):
     delivery_id: str
     state: str = Field(description="操作后的状态 / state after the action")
@@ -171,6 +192,33 @@ PLATFORM_BODY = {
             }
         },
     }
+}
+
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["messages"],
+                    "properties": {
+                        "messages": {
+                            "type": "array",
+                            "maxItems": 500,
+                            "items": {"$ref": "#/components/schemas/CanonicalMessage"},
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": BatchOut, "description": "逐条结果 / a result per message"},
+    400: _doc("不是 UTF-8 JSON（已隔离） / not UTF-8 JSON (quarantined)"),
+    413: _doc("请求体过大或超过 500 条 / body too large or more than 500 messages"),
+    422: _doc('不是 {"messages": [...]}（已隔离） / not {"messages": [...]} (quarantined)'),
 }
 
 _ACTION_STATUS: tuple[tuple[type[ActionError], int, str], ...] = (

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +66,23 @@ class FakeDelivery:
     reply: str = "open"
 
 
+def _off_the_loop() -> None:
+    """Fail when a synchronous hub method is called on a running event loop (the API must use
+    the async twins, or hop to a thread for the rare paths)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise AssertionError("a synchronous hub method was called on the event loop")
+
+
 @dataclass
 class FakeHub:
-    """An in-memory ``HubApi``: tokens, known departments, deliveries, what was accepted."""
+    """An in-memory ``HubApi``: tokens, known departments, deliveries, what was accepted.
+
+    Its async twins run the synchronous methods in a thread, like the real hub's; a synchronous
+    method called on the event loop fails the test. ``batches`` records each ``accept_many``
+    call's size (a batch push must be one call)."""
 
     departments: set[str] = field(default_factory=lambda: {"xzsp", "scjg", "wjj"})
     accepted: dict[str, CanonicalMessage] = field(default_factory=dict)
@@ -76,7 +92,10 @@ class FakeHub:
         default_factory=lambda: {"D1": FakeDelivery("scjg"), "D2": FakeDelivery("wjj")}
     )
 
+    batches: list[int] = field(default_factory=list)
+
     def accept(self, message: CanonicalMessage) -> Accepted:
+        _off_the_loop()
         for dept in (message.sender.department_id, *message.recipients):
             if dept not in self.departments:
                 raise RoutingError(f"未知的部门 {dept!r} (unknown department {dept!r})")
@@ -87,11 +106,58 @@ class FakeHub:
     def quarantine_input(
         self, *, channel: Channel, raw: bytes, problems: list[FieldProblem], source_id: str = ""
     ) -> int:
+        _off_the_loop()
         self.quarantined.append(Quarantined(channel, raw, list(problems), source_id))
         return 100 + len(self.quarantined)
 
     def authenticate(self, token: str) -> str | None:
+        _off_the_loop()
         return TOKENS.get(token)
+
+    def accept_many(self, messages: Sequence[CanonicalMessage]) -> list[Accepted | RoutingError]:
+        self.batches.append(len(messages))
+        results: list[Accepted | RoutingError] = []
+        for message in messages:
+            try:
+                results.append(self.accept(message))
+            except RoutingError as exc:
+                results.append(exc)
+        return results
+
+    async def accept_async(self, message: CanonicalMessage) -> Accepted:
+        return await asyncio.to_thread(self.accept, message)
+
+    async def accept_many_async(
+        self, messages: Sequence[CanonicalMessage]
+    ) -> list[Accepted | RoutingError]:
+        return await asyncio.to_thread(self.accept_many, messages)
+
+    async def authenticate_async(self, token: str) -> str | None:
+        return await asyncio.to_thread(self.authenticate, token)
+
+    async def claim_async(self, delivery_id: str, *, department_id: str, actor: str,
+                          channel: Channel,
+                          at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
+        call = functools.partial(self.claim, delivery_id, department_id=department_id)
+        return await asyncio.to_thread(call, actor=actor, channel=channel)
+
+    async def object_async(self, delivery_id: str, *, department_id: str, reason: str,
+                           actor: str, channel: Channel,
+                           at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
+        call = functools.partial(self.object, delivery_id, department_id=department_id)
+        return await asyncio.to_thread(call, reason=reason, actor=actor, channel=channel)
+
+    async def reply_async(self, delivery_id: str, *, department_id: str, text: str, actor: str,
+                          channel: Channel,
+                          at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
+        call = functools.partial(self.reply, delivery_id, department_id=department_id)
+        return await asyncio.to_thread(call, text=text, actor=actor, channel=channel)
+
+    async def delivery_view_async(
+        self, delivery_id: str, *, department_id: str | None = None
+    ) -> DeliveryView:
+        call = functools.partial(self.delivery_view, delivery_id, department_id=department_id)
+        return await asyncio.to_thread(call)
 
     def _own(self, delivery_id: str, department_id: str | None) -> FakeDelivery:
         delivery = self.deliveries.get(delivery_id)
@@ -103,6 +169,7 @@ class FakeHub:
 
     def _act(self, what: str, delivery_id: str, department_id: str, actor: str,
              channel: Channel) -> ActionResult:  # fmt: skip
+        _off_the_loop()
         delivery = self._own(delivery_id, department_id)
         done = {"claim": "claimed", "objection": "objected", "reply": "replied"}[what]
         if getattr(delivery, what) == done:
@@ -111,19 +178,23 @@ class FakeHub:
         self.actions.append((what, delivery_id, department_id, actor, channel))
         return ActionResult(delivery_id, done, at=NOW, note_zh="已记录")
 
-    def claim(self, delivery_id: str, *, department_id: str, actor: str,
-              channel: Channel) -> ActionResult:  # fmt: skip
+    def claim(self, delivery_id: str, *, department_id: str, actor: str, channel: Channel,
+              at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
         return self._act("claim", delivery_id, department_id, actor, channel)
 
     def object(self, delivery_id: str, *, department_id: str, reason: str, actor: str,
-               channel: Channel) -> ActionResult:  # fmt: skip
+               channel: Channel, at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
         return self._act("objection", delivery_id, department_id, actor, channel)
 
     def reply(self, delivery_id: str, *, department_id: str, text: str, actor: str,
-              channel: Channel) -> ActionResult:  # fmt: skip
+              channel: Channel, at: dt.datetime | None = None) -> ActionResult:  # fmt: skip
         return self._act("reply", delivery_id, department_id, actor, channel)
 
+    def report_bounce(self, delivery_id: str, *, channel: Channel, reason: str) -> None:
+        raise AssertionError("the API never reports bounces")
+
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
+        _off_the_loop()
         delivery = self._own(delivery_id, department_id)
         return DeliveryView(
             delivery_id=delivery_id, message_id="M" + "a" * 25,

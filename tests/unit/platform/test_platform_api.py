@@ -403,7 +403,7 @@ def test_openapi_documents_every_endpoint_and_the_canonical_message(api: TestCli
     assert schema["info"]["title"] == "审管互动 Hub API"
     assert "quarantine" in schema["info"]["description"]
     assert set(schema["paths"]) == {
-        "/messages", "/platform/messages", "/deliveries/{delivery_id}",
+        "/messages", "/messages:batch", "/platform/messages", "/deliveries/{delivery_id}",
         "/deliveries/{delivery_id}/claim", "/deliveries/{delivery_id}/objection",
         "/deliveries/{delivery_id}/reply", "/healthz",
     }  # fmt: skip
