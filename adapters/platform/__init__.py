@@ -11,13 +11,17 @@ Features
       deadlines in ISO and in Chinese, action links) to the department's
       ``PlatformAddress.endpoint``, with an ``Idempotency-Key`` the receiver dedupes on and an
       optional HMAC-SHA256 signature (``X-Hub-Signature: sha256=…``). Connect errors,
-      timeouts, 5xx and 429 are retryable; other 4xx are permanent.
+      timeouts, 5xx, 429 and 408 are retryable; 3xx and other 4xx are permanent. At most
+      ``max_in_flight_per_department`` callbacks to one department and ``max_in_flight`` in all
+      are in flight; connections are kept alive and reused.
     * Classified (涉密) or offline-only content is refused before any request, whatever the
       router decided (``security.classified_online``).
 
 Config keys (:class:`PlatformConfig`, unknown keys rejected)
-    ``connect_timeout_s`` (5), ``total_timeout_s`` (15), ``max_connections`` (20),
-    ``user_agent``, ``max_body_bytes`` (2 MiB: attachments are references, not bytes),
+    ``connect_timeout_s`` (5), ``total_timeout_s`` (15, one request), ``queue_timeout_s`` (15,
+    the wait for an in-flight slot), ``max_in_flight`` (64), ``max_in_flight_per_department``
+    (4), ``max_connections`` (per host; unset = ``max_in_flight``), ``user_agent``,
+    ``max_body_bytes`` (2 MiB: attachments are references, not bytes),
     ``signing_secret_env`` (name of the env var holding the HMAC secret; unset = unsigned),
     ``public_base_url`` (makes the callback's action links absolute).
 
@@ -28,7 +32,7 @@ How claims are detected
     adapter never decides whether a claim is late or due.
 
 Files: ``adapter.py`` (the ``ChannelAdapter``), ``normalize.py`` (pure), ``client.py`` (the only
-module importing httpx), ``config.py``, ``api.py`` and ``api_schema.py`` (the HTTP API).
+module importing aiohttp), ``config.py``, ``api.py`` and ``api_schema.py`` (the HTTP API).
 """
 
 from adapters.platform.adapter import PlatformAdapter

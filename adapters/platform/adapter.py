@@ -17,14 +17,23 @@ their reader is not the department that claims.
 
 Classified (涉密) or offline-only content is refused before any request is made, whatever the
 router decided: classified content never goes online.
+
+In flight: at most ``max_in_flight_per_department`` callbacks to one department and
+``max_in_flight`` in all (:class:`InFlight`); the others wait for a slot, at most
+``queue_timeout_s``, then fail retryably without being sent. The wait is not part of the request's
+own ``total_timeout_s``, which starts once a slot is held; so one ``deliver`` takes at most
+``queue_timeout_s + total_timeout_s``, and that sum is ``send_timeout`` (the hub sizes its job
+leases from it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -59,6 +68,54 @@ class CallbackClient(Protocol):
     async def aclose(self) -> None: ...
 
 
+class InFlight:
+    """At most ``per_key`` holders of a slot per key (department) and ``total`` in all.
+
+    A semaphore per key, made on the key's first use and kept (there are tens of departments,
+    not millions), and one for all; the key's is taken first, so a department queued behind its
+    own bound holds no slot of the others. ``slot`` waits at most ``wait_s`` for both.
+    """
+
+    def __init__(self, total: int, per_key: int, wait_s: float) -> None:
+        self._all = asyncio.Semaphore(total)
+        self._per_key = per_key
+        self._wait_s = wait_s
+        self._keyed: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        """Hold one slot of ``key`` and one of all; DeliveryError (retryable) if none in time."""
+        own = self._keyed.get(key)
+        if own is None:
+            own = self._keyed[key] = asyncio.Semaphore(self._per_key)
+        try:
+            if own.locked() or self._all.locked():
+                async with asyncio.timeout(self._wait_s):
+                    await _acquire_both(own, self._all)
+            else:  # both free: taken at once, no timer needed
+                await _acquire_both(own, self._all)
+        except TimeoutError as exc:
+            raise DeliveryError(
+                "no free callback slot in time (回调并发已满，等待超时)",
+                retryable=True,
+                details={"department_id": key, "waited_s": str(self._wait_s)},
+            ) from exc
+        try:
+            yield
+        finally:
+            self._all.release()
+            own.release()
+
+
+async def _acquire_both(first: asyncio.Semaphore, second: asyncio.Semaphore) -> None:
+    await first.acquire()
+    try:
+        await second.acquire()
+    except BaseException:
+        first.release()
+        raise
+
+
 class PlatformAdapter:
     """The platform channel: normalize pushes, deliver notes as signed JSON callbacks."""
 
@@ -75,11 +132,17 @@ class PlatformAdapter:
         self._clock = clock or SystemClock()
         self._secret = self.config.signing_secret()  # ConfigError now rather than unsigned later
         self._client = client or PlatformClient(self.config)
+        self._in_flight = InFlight(
+            self.config.max_in_flight,
+            self.config.max_in_flight_per_department,
+            self.config.queue_timeout_s,
+        )
 
     @property
     def send_timeout(self) -> float:
-        """The longest one delivery may take (the hub derives its job lease from it)."""
-        return self.config.total_timeout_s
+        """The longest one delivery may take (the hub derives its job lease from it): the wait
+        for an in-flight slot (``queue_timeout_s``) plus the request (``total_timeout_s``)."""
+        return self.config.send_timeout_s
 
     def normalize(self, raw: bytes) -> CanonicalMessage:
         """A canonical message JSON (has ``kind`` and ``body``) or a platform push."""
@@ -103,7 +166,8 @@ class PlatformAdapter:
         url = _endpoint(note)
         body = encode_payload(callback_payload(note, self.config.public_base_url))
         try:
-            status, answer = await self._client.post_json(url, body, self.headers(note, body))
+            async with self._in_flight.slot(note.department_id):
+                status, answer = await self._client.post_json(url, body, self.headers(note, body))
         except DeliveryError as exc:
             bound.warning(
                 "delivery.failed",

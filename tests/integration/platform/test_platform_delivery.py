@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from adapters.platform import PlatformAdapter, PlatformConfig, create_app
-from hub.channels import OutboundNote, Purpose
+from hub.channels import OutboundNote, Purpose, Receipt
 from hub.errors import DeliveryError
 from hub.routing.model import PlatformAddress
 from hub.validation import parse_message
-from tests.integration.platform.conftest import Receiver, ServerThread
+from tests.integration.platform.conftest import Receiver
+from tests.support.servers import ServerThread
 from tests.unit.platform.conftest import APPROVAL, NOW, FakeHub, sample
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +146,104 @@ async def test_round_trip_the_department_claims_through_the_action_link(
     # Then the hub records the claim, by the platform channel
     assert (answer.status_code, answer.json()["state"]) == (200, "claimed")
     assert hub.actions[0][:4] == ("claim", "D1", "scjg", "赵明")
+
+
+@dataclass
+class Counting:
+    """A slow department endpoint: holds each callback ``hold_s`` and counts what is in flight,
+    per department and in all, and the connections the requests came on."""
+
+    hold_s: float = 0.2
+    now: Counter[str] = field(default_factory=Counter)
+    most: Counter[str] = field(default_factory=Counter)
+    connections: set[tuple[str, int]] = field(default_factory=set)
+    requests: int = 0
+
+    def app(self) -> Starlette:
+        async def callback(request: Request) -> JSONResponse:
+            department = request.path_params["department"]
+            self.requests += 1
+            assert request.client is not None
+            self.connections.add((request.client.host, request.client.port))
+            for key in (department, ALL):
+                self.now[key] += 1
+                self.most[key] = max(self.most[key], self.now[key])
+            try:
+                await asyncio.sleep(self.hold_s)  # the department's slowness, not a test wait
+            finally:
+                for key in (department, ALL):
+                    self.now[key] -= 1
+            return JSONResponse({"receipt": f"{department}-{self.requests}"})
+
+        return Starlette(routes=[Route("/dept/{department}", callback, methods=["POST"])])
+
+
+ALL = "*"
+
+
+async def deliver_all(
+    adapter: PlatformAdapter, base_url: str, per_department: Mapping[str, int]
+) -> list[Receipt | BaseException]:
+    notes = [
+        note(f"{base_url}/dept/{d}", department_id=d, delivery_id=f"{d}-{i}")
+        for d, count in per_department.items()
+        for i in range(count)
+    ]
+    return await asyncio.gather(*(adapter.deliver(n) for n in notes), return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("per_department", "total", "sent", "expected"),
+    [
+        (4, 64, {"scjg": 12, "wjj": 12}, {"scjg": 4, "wjj": 4, ALL: 8}),  # the department's bound
+        (4, 6, {"scjg": 8, "wjj": 8, "xzsp": 8}, {ALL: 6}),  # the bound in all
+    ],
+)
+async def test_callbacks_in_flight_are_bounded(
+    per_department: int, total: int, sent: dict[str, int], expected: dict[str, int]
+) -> None:
+    # Given a slow department endpoint and an adapter with in-flight bounds
+    counting = Counting()
+    config = PlatformConfig(
+        max_in_flight=total, max_in_flight_per_department=per_department, total_timeout_s=5
+    )
+    adapter = PlatformAdapter(config)
+    with ServerThread(counting.app()) as server:
+        # When many callbacks to several departments are delivered at once
+        results = await deliver_all(adapter, server.url, sent)
+        await adapter.aclose()
+    # Then all arrive, and no more than the bounds were ever in flight (and the bounds were met)
+    assert [r for r in results if not isinstance(r, Receipt)] == []
+    assert {key: counting.most[key] for key in expected} == expected
+    assert max(counting.most[d] for d in sent) <= per_department
+    # and connections were kept alive and reused: no more than were ever in flight
+    assert counting.requests == sum(sent.values())
+    assert len(counting.connections) <= counting.most[ALL] < counting.requests
+
+
+async def test_waiting_for_a_slot_is_not_part_of_the_request_timeout() -> None:
+    # Given one callback at a time per department, each taking 0.3 s of a 0.5 s request limit
+    counting = Counting(hold_s=0.3)
+    config = PlatformConfig(max_in_flight_per_department=1, total_timeout_s=0.5, queue_timeout_s=5)
+    adapter = PlatformAdapter(config)
+    with ServerThread(counting.app()) as server:
+        # When three go to one department at once (the third waits 0.6 s for its slot)
+        results = await deliver_all(adapter, server.url, {"scjg": 3})
+        await adapter.aclose()
+    # Then all three are delivered: the wait did not eat into the request's own limit
+    assert [type(r) for r in results] == [Receipt] * 3
+    assert counting.most["scjg"] == 1
+
+
+async def test_a_callback_that_gets_no_slot_in_time_fails_retryably_unsent() -> None:
+    counting = Counting(hold_s=1.0)
+    config = PlatformConfig(max_in_flight_per_department=1, total_timeout_s=5, queue_timeout_s=0.2)
+    adapter = PlatformAdapter(config)
+    assert adapter.send_timeout == 5.2  # the slot wait and the request: one deliver's bound
+    with ServerThread(counting.app()) as server:
+        first, second = await deliver_all(adapter, server.url, {"scjg": 2})
+        await adapter.aclose()
+    assert isinstance(first, Receipt)
+    assert isinstance(second, DeliveryError) and second.retryable
+    assert second.details == {"department_id": "scjg", "waited_s": "0.2"}
+    assert counting.requests == 1  # the second was never sent

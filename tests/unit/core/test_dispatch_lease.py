@@ -15,8 +15,8 @@ from tests.unit.core.conftest import Rig
 @pytest.mark.parametrize(
     ("total_timeout", "lease", "expected"),
     [
-        (15.0, None, 30 * 3 + 5 * 2 + 30),  # under the 30 s floor: the floor counts
-        (120.0, None, 120 * 3 + 5 * 2 + 30),  # a slow platform endpoint: a longer lease
+        (10.0, None, 30 * 3 + 5 * 2 + 30),  # 15 s slot wait + 10 s: under the 30 s floor
+        (120.0, None, (15 + 120) * 3 + 5 * 2 + 30),  # a slow platform endpoint: a longer lease
         (120.0, 45.0, 45.0),  # HUB_LEASE_SECONDS wins
     ],
 )
