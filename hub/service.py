@@ -115,7 +115,12 @@ class Settings:
 
 @dataclass
 class HubService:
-    """Everything one hub process runs; ``start``/``stop`` the workers, serve ``app``."""
+    """Everything one hub process runs: ``start``/``stop`` its part, serve ``app``.
+
+    One process may run all of it (``hub run``) or a part: the HTTP API alone (``hub api``:
+    nothing in the background; it commits pushes and publishes their jobs) or the workers alone
+    (``hub worker``: bus consumers, outbox relay, deadline engine, sealer, mail watcher).
+    """
 
     settings: Settings
     routing: LoadedRouting
@@ -126,8 +131,16 @@ class HubService:
     watcher: MailWatcher | None = None
     _watching: concurrent.futures.Future[None] | None = None
     _stop_watching: asyncio.Event | None = None
+    _workers: bool = False
 
-    def start(self) -> None:
+    def start(self, *, workers: bool = True) -> None:
+        """Start the workers (``workers``); without them the process serves the API only, and
+        publishes after commit only on a bus other processes share (:meth:`bus_is_shared`):
+        on the in-process ``memory://`` bus the workers' relay publishes what it commits."""
+        if not workers:
+            self.hub.fast_path = self.bus_is_shared()
+            return
+        self._workers = True
         self.runtime.start()
         if self.watcher is not None:
             loop = self.hub.runner.loop
@@ -136,7 +149,18 @@ class HubService:
                 self.watcher.run(self._stop_watching), loop
             )
 
+    def bus_is_shared(self) -> bool:
+        """Whether other processes see this process's bus (every broker but ``memory://``)."""
+        return not self.settings.broker_url.startswith("memory://")
+
     def stop(self) -> None:
+        """Stop what :meth:`start` started, then close the hub and the ledger."""
+        if self._workers:
+            self._stop_workers()
+        self.hub.close()
+        self.db.dispose()
+
+    def _stop_workers(self) -> None:
         if self._watching is not None and self._stop_watching is not None:
             self.hub.runner.loop.call_soon_threadsafe(self._stop_watching.set)
             try:
@@ -144,8 +168,7 @@ class HubService:
             except Exception:  # noqa: BLE001 - stopping: the watcher logged its own errors
                 self._watching.cancel()
         self.runtime.stop()
-        self.hub.close()
-        self.db.dispose()
+        self._workers = False
 
 
 def build_service(

@@ -1,15 +1,28 @@
-"""``hub run`` (the hub process, optionally the demo) and ``hub push`` (register messages)."""
+"""``hub run`` (the hub process, optionally the demo), ``hub api`` and ``hub worker`` (its two
+halves as separate processes) and ``hub push`` (register messages, one by one or a directory).
+
+``hub run`` = ``hub api`` + ``hub worker`` in one process. Run the halves apart to scale them
+apart: any number of API processes and of worker processes on one ledger and one broker. On the
+embedded ``memory://`` bus (which no other process sees) the API process leaves publishing to
+the workers' outbox relay (a relay interval later); on a real broker it publishes after commit.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import signal
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import structlog
 import typer
 import uvicorn
+from uvicorn.config import HTTPProtocolType, LoopFactoryType
 
 from hub.cli.context import masked_url
 from hub.cli.output import console, emit_json, err_console
@@ -19,39 +32,65 @@ from hub.core.hub import Hub
 from hub.core.runtime import RuntimeConfig
 from hub.errors import ConfigError, FieldProblem, HubError, MessageError, RoutingError
 from hub.logging import configure_logging
-from hub.message import Channel
+from hub.message import CanonicalMessage, Channel
 from hub.routing import LoadedRouting, load_routing
 from hub.service import HubService, Settings, build_service, default_adapters
 
 log = structlog.get_logger(__name__)
+PUSH_CHUNK = 500  # files per accept_many call (one transaction) of ``hub push --batch``
+_FOR = typer.Option(None, "--for", help="运行若干秒后退出 (seconds)")
+_PORT = typer.Option(None, help="API 端口 (default $HUB_API_PORT or 8400)")
 
 
 def register_run(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("api")(api)
+    app.command("worker")(worker)
     app.command("push")(push)
 
 
 def run(
     demo: bool = typer.Option(False, "--demo", help="演示：推送五个县区的样例，模拟部门认领"),
-    serve_for: float | None = typer.Option(None, "--for", help="运行若干秒后退出 (seconds)"),
+    serve_for: float | None = _FOR,
     speed: float = typer.Option(14400.0, help="演示时钟倍速 (demo clock speed)"),
-    port: int | None = typer.Option(None, help="API 端口 (default $HUB_API_PORT or 8400)"),
+    port: int | None = _PORT,
 ) -> None:
     """启动 Hub：API、工作线程、期限引擎 (run the hub: API + workers + deadline engine)."""
     configure_logging(os.environ.get("HUB_LOG_LEVEL", "WARNING"))
-    try:
-        if demo:
+    if demo:
+        try:
             from hub.cli.demo_run import run_demo
 
             run_demo(speed=speed, serve_for=serve_for, port=port)
-            return
+        except (ConfigError, HubError) as exc:  # HubError includes a bad HUB_* setting
+            err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
+            raise typer.Exit(1) from exc
+        return
+    serve(_started(port), serve_for)
+
+
+def api(serve_for: float | None = _FOR, port: int | None = _PORT) -> None:
+    """只启动接口进程（推送、认领等），路由投递由 hub worker 完成 (the HTTP API only)."""
+    configure_logging(os.environ.get("HUB_LOG_LEVEL", "WARNING"))
+    serve(_started(port), serve_for, workers=False)
+
+
+def worker(serve_for: float | None = _FOR) -> None:
+    """只启动工作进程：路由、投递、中继、期限引擎，不提供接口 (the workers only, no HTTP)."""
+    configure_logging(os.environ.get("HUB_LOG_LEVEL", "WARNING"))
+    work(_started(None), serve_for)
+
+
+def _started(port: int | None) -> HubService:
+    """The hub service from the environment, its banner printed; exit 1 when it cannot be."""
+    try:
         service = _service(settings_with(port))
     except (ConfigError, HubError) as exc:  # HubError includes a bad HUB_* setting
         err_console.print(f"[red]无法启动 (cannot start)[/red]\n{exc}")
         raise typer.Exit(1) from exc
     for line in banner_lines(service.routing):
         err_console.print(line, markup=False, soft_wrap=True)
-    serve(service, serve_for)
+    return service
 
 
 def _service(settings: Settings) -> HubService:
@@ -86,18 +125,39 @@ def banner_lines(routing: LoadedRouting) -> list[str]:
     return lines
 
 
-def serve(service: HubService, serve_for: float | None, *, banner: bool = True) -> None:
-    """Run the workers and the API until Ctrl-C (or ``serve_for`` seconds)."""
-    settings = service.settings
+def server_options() -> tuple[LoopFactoryType, HTTPProtocolType]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools when importable (they come
+    with uvicorn[standard]), else uvicorn's defaults."""
+    loop: LoopFactoryType = "uvloop" if importlib.util.find_spec("uvloop") else "auto"
+    http: HTTPProtocolType = "httptools" if importlib.util.find_spec("httptools") else "auto"
+    return loop, http
+
+
+def serve(
+    service: HubService, serve_for: float | None, *, banner: bool = True, workers: bool = True
+) -> None:
+    """Run the API (and the workers, unless ``workers`` is False) until Ctrl-C (or
+    ``serve_for`` seconds)."""
+    settings, (loop, http) = service.settings, server_options()
     server = uvicorn.Server(
         uvicorn.Config(
-            service.app, host=settings.api_host, port=settings.api_port, log_level="warning"
+            service.app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            loop=loop,
+            http=http,
         )
     )
-    service.start()
+    service.start(workers=workers)
     if banner:
+        what = (
+            "审管互动 Hub 已启动"
+            if workers
+            else "审管互动 Hub 接口进程已启动（由 hub worker 投递）"
+        )
         console.print(
-            f"审管互动 Hub 已启动：API http://{settings.api_host}:{settings.api_port}/docs"
+            f"{what}：API http://{settings.api_host}:{settings.api_port}/docs"
             f"  账本 {masked_url(settings.database_url)}  总线 {masked_url(settings.broker_url)}"
             "  (Ctrl-C 退出)"
         )
@@ -117,23 +177,148 @@ def serve(service: HubService, serve_for: float | None, *, banner: bool = True) 
         service.stop()
 
 
+def work(service: HubService, serve_for: float | None) -> None:
+    """Run the workers until SIGINT / SIGTERM (or ``serve_for`` seconds), then stop them."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        service.start()
+        settings = service.settings
+        console.print(
+            "审管互动 Hub 工作进程已启动（路由、投递、期限引擎；无接口）"
+            f"  账本 {masked_url(settings.database_url)}  总线 {masked_url(settings.broker_url)}"
+            "  (Ctrl-C 退出)"
+        )
+        stop.wait(serve_for)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        service.stop()
+
+
 def push(
-    files: list[Path] = typer.Argument(..., help="消息 JSON 文件"),
+    files: list[Path] | None = typer.Argument(None, help="消息 JSON 文件"),
+    batch: Path | None = typer.Option(
+        None,
+        "--batch",
+        help="批量导入目录下（含子目录）全部 *.json，每 500 个一个事务 (a directory, backfill)",
+        exists=True,
+        file_okay=False,
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """登记推送：把消息直接写入账本（纸质登记、批量导入）；运行中的 Hub 会接着路由投递。
 
     无法受理的文件与经接口推送一样隔离登记（打印隔离编号），命令以非零状态退出。
+    ``--batch DIR``：按文件名顺序每 500 个文件一次受理，进度打印在标准错误上。
     """
+    if (batch is None) == (not files):
+        err_console.print("[red]请给出消息文件，或 --batch 目录（二者择一）[/red]"
+                          " (give message files or --batch DIR, not both)")  # fmt: skip
+        raise typer.Exit(2)
     service = build_service(settings_with(None, runtime=RuntimeConfig()))
     service.hub.fast_path = False  # the running hub's relay publishes these
     try:
-        results = [_push_file(service.hub, path) for path in files]
+        if batch is not None:
+            refused = _push_batch(service.hub, batch, as_json)
+        else:
+            results = [_push_file(service.hub, path) for path in files or []]
+            _report_pushes(results, as_json)
+            refused = any("error" in r for r in results)
     finally:
-        service.hub.close()
-    _report_pushes(results, as_json)
-    if any("error" in r for r in results):
+        service.stop()
+    if refused:
         raise typer.Exit(1)
+
+
+@dataclass
+class _Tally:
+    """What ``hub push --batch`` did so far."""
+
+    total: int
+    done: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    refused: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, results: list[dict[str, object]]) -> None:
+        self.done += len(results)
+        self.refused.extend(r for r in results if "error" in r)
+        accepted = [r for r in results if "error" not in r]
+        self.duplicates += sum(1 for r in accepted if r["duplicate"])
+        self.accepted += sum(1 for r in accepted if not r["duplicate"])
+
+    def line(self) -> str:
+        return (
+            f"已处理 {self.done}/{self.total}，受理 {self.accepted}，重复 {self.duplicates}，"
+            f"拒绝 {len(self.refused)} (processed, accepted, duplicates, refused)"
+        )
+
+
+def _push_batch(hub: Hub, directory: Path, as_json: bool) -> bool:
+    """Push every ``*.json`` under ``directory`` in chunks; progress on stderr. True when any
+    file was refused (or there was none)."""
+    paths = sorted(p for p in directory.rglob("*.json") if p.is_file())
+    if not paths:
+        err_console.print(f"[red]目录中没有 .json 文件[/red] (no .json files under) {directory}")
+        return True
+    tally = _Tally(len(paths))
+    for chunk in _chunks(paths, PUSH_CHUNK):
+        results = _push_chunk(hub, chunk)
+        tally.add(results)
+        if not as_json:
+            _report_pushes([r for r in results if "error" in r], as_json=False)
+        err_console.print(tally.line(), markup=False)
+    if as_json:
+        summary = {"files": tally.total, "accepted": tally.accepted}
+        emit_json({**summary, "duplicates": tally.duplicates, "refused": tally.refused})
+    else:
+        console.print(
+            f"共 {tally.total} 个文件：受理 {tally.accepted}，重复 {tally.duplicates}，"
+            f"拒绝 {len(tally.refused)} (files: accepted, duplicates, refused)"
+        )
+    return bool(tally.refused)
+
+
+def _chunks(paths: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(paths), size):
+        yield paths[start : start + size]
+
+
+def _push_chunk(hub: Hub, paths: list[Path]) -> list[dict[str, object]]:
+    """Read and parse ``paths``, accept the valid ones in one ``accept_many``; a result per
+    file, in order (refused files quarantined like ``hub push FILE`` does)."""
+    from hub.validation import parse_message
+
+    results: list[dict[str, object]] = []
+    parsed: list[tuple[int, Path, bytes, CanonicalMessage]] = []
+    for path in paths:
+        try:
+            raw = path.read_bytes()
+            parsed.append((len(results), path, raw, parse_message(raw)))
+            results.append({})
+        except OSError as exc:
+            results.append(_unreadable(path, exc))
+        except MessageError as exc:
+            results.append(_refused(hub, path, raw, exc.problems))
+    try:
+        outcomes = hub.accept_many([message for *_, message in parsed]) if parsed else []
+    except HubError as exc:
+        for index, path, _, _ in parsed:
+            results[index] = {"file": str(path), "error": str(exc)}
+        return results
+    for (index, path, raw, _), outcome in zip(parsed, outcomes, strict=True):
+        if isinstance(outcome, RoutingError):
+            problems = [FieldProblem(outcome.path, outcome.zh, outcome.en)]
+            results[index] = _refused(hub, path, raw, problems)
+        else:
+            results[index] = {"file": str(path), "message_id": outcome.message_id,
+                              "duplicate": outcome.duplicate}  # fmt: skip
+    return results
 
 
 def _push_file(hub: Hub, path: Path) -> dict[str, object]:
@@ -143,7 +328,7 @@ def _push_file(hub: Hub, path: Path) -> dict[str, object]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return {"file": str(path), "error": f"无法读取文件 (cannot read the file): {exc}"}
+        return _unreadable(path, exc)
     try:
         accepted = hub.accept(parse_message(raw))
     except MessageError as exc:
@@ -153,6 +338,10 @@ def _push_file(hub: Hub, path: Path) -> dict[str, object]:
     except HubError as exc:
         return {"file": str(path), "error": str(exc)}
     return {"file": str(path), "message_id": accepted.message_id, "duplicate": accepted.duplicate}
+
+
+def _unreadable(path: Path, exc: OSError) -> dict[str, object]:
+    return {"file": str(path), "error": f"无法读取文件 (cannot read the file): {exc}"}
 
 
 def _refused(hub: Hub, path: Path, raw: bytes, problems: list[FieldProblem]) -> dict[str, object]:
