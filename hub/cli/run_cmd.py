@@ -9,6 +9,7 @@ the workers' outbox relay (a relay interval later); on a real broker it publishe
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -133,13 +134,27 @@ def server_options() -> tuple[LoopFactoryType, HTTPProtocolType]:
     return loop, http
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus one habit: after a graceful shutdown on SIGTERM / SIGINT it
+    raises the signal again, which would kill the process before ``serve`` stops the workers
+    and closes the ledger. Here the signal ends ``run`` and the process exits normally."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            captured = getattr(self, "_captured_signals", None)  # uvicorn ≥ 0.29
+            if isinstance(captured, list):
+                captured.clear()
+
+
 def serve(
     service: HubService, serve_for: float | None, *, banner: bool = True, workers: bool = True
 ) -> None:
     """Run the API (and the workers, unless ``workers`` is False) until Ctrl-C (or
     ``serve_for`` seconds)."""
     settings, (loop, http) = service.settings, server_options()
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             service.app,
             host=settings.api_host,
