@@ -1,60 +1,63 @@
-"""End-to-end benchmark of the hub on RabbitMQ + PostgreSQL and on its embedded default.
+"""End-to-end benchmark: the hub beside the floor, raw pika and the load generator's own ceiling.
 
-push (HTTP POST /messages) → route → deliver (HTTP callback to a department sink on loopback) →
-claim (HTTP POST /deliveries/{id}/claim). In one run it measures, as medians of ``--runs``:
+push (``POST /messages``) → route → deliver (HTTP callback to a department sink on loopback) →
+claim (``POST /deliveries/{id}/claim``). In ONE run, on RabbitMQ + PostgreSQL (a throw-away
+database per server under test and a throw-away vhost), as medians of ``--runs``:
 
-* RabbitMQ (``PikaBus``) + PostgreSQL, one recipient per push, with one hub process and with
-  ``--processes`` (default 2) sharing the ledger and broker, and fan-out 3 (the approval route
-  sends each push to three departments): pushes accepted/s, delivered/s, claimed/s and the
-  push-sent → callback-received latency p50/p99;
-* the same on the embedded default (SQLite + ``memory://``);
-* the raw pika baseline (``bench/raw_pika.py``: quorum queue, persistent messages the size of
-  the canonical message JSON, confirm window 100) and the ratio hub claimed/s ÷ raw msgs/s;
-* latency of a paced run at half the best measured rate (RabbitMQ + PostgreSQL, fan-out 1).
-``--quick`` runs only the RabbitMQ + PostgreSQL fan-out 1 and paced cases.
+* raw pika (``bench/raw_pika.py``: quorum queue, persistent messages the size of the canonical
+  message JSON, confirm window 100): the physical reference;
+* the load generator's ceiling: ``bench/loadgen.py`` against a loopback hub that answers and
+  calls back at once;
+* the floor (``bench/floor.py``): the necessary work of a durable hub written plainly;
+* the hub, fan-out 1 with one process and with ``--processes`` (default 2) sharing the ledger
+  and broker, and fan-out 3 beside it (deliveries);
+* the embedded default (SQLite + ``memory://``), fan-out 1;
+* a paced (open-loop) run of the hub at half its best claimed/s: p99 push→claim.
 
-``--backfill N`` is a separate mode: N pushes as fast as possible on RabbitMQ + PostgreSQL, the
-time until all are delivered (no claims), and the hub process's memory every 10,000 deliveries.
+Headline: ``hub claimed/s ÷ floor claimed/s`` (and the embedded ratio). A case where not every
+push was claimed gets no rate: the table says what was missing (未全部认领 not all claimed:
+997/1000) and the script exits 1 at the end. The server under test and the generator each run
+in their own process; the CPU columns are the server's and the generator's CPU time (``/proc``)
+per push over the measured runs, which the other load on the machine does not inflate.
 
-Each hub runs in a child process (``build_service`` + uvicorn, as ``hub run`` does), so its GIL
-is not shared with the load generator: 8 sender threads and 8 claimer threads (one
-``httpx.Client`` each, spread over the hubs' APIs) and the department sink run in this process.
-RSS is the child's ``VmRSS``/``VmHWM``. A throw-away PostgreSQL database and RabbitMQ vhost
-are created and removed.
+``--quick``: raw pika, the ceiling, the floor, the hub with one process and the paced run, 500
+pushes, one run. ``--only floor`` (or ``ceiling``, ``raw``): that case alone.
+
+``--backfill N``: N messages through ``POST /messages:batch`` (500 per request; single pushes,
+said so, when the hub answers 404/405), time until all are delivered (no claims) and the RSS
+of every hub process each ``--rss-every`` deliveries. ``--backfill 1000000 --rss-every 100000``
+is the "RSS flat from 10,000 to 1,000,000" mode (hours at today's rates).
 
     .venv/bin/python bench/e2e.py --pushes 2000 --runs 3 [--processes 2] [--quick]
-    .venv/bin/python bench/e2e.py --backfill 100000 [--processes 2]
+    .venv/bin/python bench/e2e.py --only floor
+    .venv/bin/python bench/e2e.py --backfill 100000 --rss-every 10000
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import multiprocessing as mp
-import queue
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pika
 import psycopg
-from fastapi import FastAPI, Request
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import loadgen  # noqa: E402
 import raw_pika  # noqa: E402
 
 from tests.support.servers import ServerThread  # noqa: E402
@@ -66,6 +69,7 @@ SAMPLE = json.loads(
     next((ROOT / "hub" / "samples" / "guanxian").glob("01*.json")).read_text(encoding="utf-8")
 )
 SENDER = "xzsp"
+FANOUT1 = ["scjg"]
 FANOUT3 = ["scjg", "zjj", "fgw"]
 EXTRA_DEPARTMENT = """  - id: fgw
     name: 测试县发展和改革局
@@ -76,7 +80,14 @@ EXTRA_DEPARTMENT = """  - id: fgw
     escalation:
       - {to: xzsp, action: remind}
 policies:"""
-THREADS = 8
+TEMPLATE = {
+    **SAMPLE,
+    "recipients": ["scjg"],
+    "source": {**SAMPLE["source"], "source_id": loadgen.PLACEHOLDER},
+}
+IN_FLIGHT = 64
+IDLE_TIMEOUT = 30.0
+MISSING = "未全部认领 not all claimed"
 
 
 def routing_text(sink_url: str, fanout: int) -> str:
@@ -86,7 +97,32 @@ def routing_text(sink_url: str, fanout: int) -> str:
     return text.replace("http://127.0.0.1:9/", f"{sink_url}/dept/")
 
 
-# --- the hub, in a child process ---------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its waited-for children), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / 100  # utime stime cutime cstime, in ticks
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process, in KiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
+
+
+@dataclass
+class Target:
+    """A server under test: where to push, the tokens, and the processes doing the work."""
+
+    urls: list[str]
+    tokens: dict[str, str]
+    pids: list[int]
+
+
+# --- the hub, in child processes -----------------------------------------------------------
 
 
 def hub_child(database_url: str, broker_url: str, routing: str, tmp: str, conn: Any) -> None:
@@ -113,7 +149,7 @@ def hub_child(database_url: str, broker_url: str, routing: str, tmp: str, conn: 
 
 
 @contextmanager
-def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[HubHandle]:
+def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[Target]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,10 +159,11 @@ def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[Hu
         proc.start()
         if not wait_until(lambda: parent.poll() or not proc.is_alive(), 120) or not parent.poll():
             proc.kill()
-            raise SystemExit("the hub did not start")
+            raise SystemExit("Hub 未能启动 (the hub did not start)")
         url, tokens = parent.recv()
+        assert proc.pid is not None
         try:
-            yield HubHandle(url, tokens, proc.pid)
+            yield Target([url], tokens, [proc.pid])
         finally:
             parent.send("stop")
             parent.poll(30)
@@ -136,230 +173,147 @@ def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[Hu
 
 
 @contextmanager
-def hub_processes(
-    database_url: str, broker_url: str, routing: str, n: int
-) -> Iterator[list[HubHandle]]:
+def hubs(database_url: str, broker_url: str, routing: str, n: int) -> Iterator[Target]:
     """``n`` hub processes on one ledger and broker (the first one migrates the ledger)."""
     with ExitStack() as stack:
-        hubs = [stack.enter_context(hub_process(database_url, broker_url, routing))]
-        hubs += [
+        first = stack.enter_context(hub_process(database_url, broker_url, routing))
+        others = [
             stack.enter_context(hub_process(database_url, broker_url, routing))
             for _ in range(n - 1)
         ]
-        yield hubs
+        yield Target(
+            [first.urls[0], *(h.urls[0] for h in others)],
+            first.tokens,
+            [first.pids[0], *(h.pids[0] for h in others)],
+        )
+
+
+@contextmanager
+def floor_process(database_url: str, broker_url: str, sink: str, fanout: int) -> Iterator[Target]:
+    departments = FANOUT3 if fanout == 3 else FANOUT1
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "floor.py"),
+        f"--database={database_url}",
+        f"--amqp={broker_url}",
+        f"--sink={sink}/dept",
+        f"--departments={','.join(departments)}",
+        f"--sender={SENDER}",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"floor 未能启动 (the floor did not start): exit {proc.wait()}")
+    hello = json.loads(line)
+    try:
+        yield Target([hello["url"]], hello["tokens"], [proc.pid])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def trivial(sink: str, fanout: int) -> Iterator[Target]:
+    departments = FANOUT3 if fanout == 3 else FANOUT1
+    with loadgen.trivial_hub(sink, departments) as (url, pid):
+        yield Target([url], {d: "trivial" for d in [SENDER, *FANOUT3]}, [pid])
+
+
+# --- measuring ---------------------------------------------------------------------------------
 
 
 @dataclass
-class HubHandle:
-    url: str
-    tokens: dict[str, str]
-    pid: int
+class Case:
+    """The measured runs of one setup."""
 
-    def memory_kib(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the hub process, in KiB."""
-        fields = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0])
-        return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+    label: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    server_cpu_ms: float | None = None
+    loadgen_cpu_ms: float | None = None
 
+    @property
+    def complete(self) -> bool:
+        return bool(self.runs) and all(r["never_claimed"] == 0 for r in self.runs)
 
-# --- departments: the callback sink and the claimers -------------------------------------------
+    def median(self, key: str, sub: str | None = None) -> float | None:
+        values = [r[key][sub] if sub else r[key] for r in self.runs]
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
 
+    @property
+    def claimed_per_s(self) -> float:
+        return (self.median("claimed_per_s") or 0.0) if self.complete else 0.0
 
-@dataclass
-class Sink:
-    claim: bool = True
-    arrived: dict[tuple[str, str], float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    to_claim: queue.Queue[tuple[str, str] | None] = field(default_factory=queue.Queue)
-    last_arrival: float = 0.0
+    def missing(self) -> str:
+        worst = min(self.runs, key=lambda r: r["claimed"] - r["expected"])
+        return f"{MISSING}: {worst['claimed']}/{worst['expected']}"
 
-    def reset(self) -> None:
-        with self.lock:
-            self.arrived = {}
-        self.to_claim = queue.Queue()
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/dept/{dept}")
-        async def callback(dept: str, request: Request) -> dict[str, str]:
-            now = time.perf_counter()
-            body = json.loads(await request.body())
-            if body["purpose"] == "push":
-                key = (body["message"]["source"]["source_id"], dept)
-                with self.lock:
-                    if key not in self.arrived:
-                        self.arrived[key] = now
-                        self.last_arrival = now
-                        if self.claim:
-                            self.to_claim.put((dept, body["delivery_id"]))
-            return {"receipt": "ok"}
-
-        return app
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.arrived)
+    def errors(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for run in self.runs:
+            for kind, count in run["errors"].items():
+                total[kind] = total.get(kind, 0) + count
+        return total
 
 
-class Claimers:
-    def __init__(self, hubs: list[HubHandle], sink: Sink) -> None:
-        self.hubs, self.sink = hubs, sink
-        self.claimed = self.failed = 0
-        self.last = 0.0
-        self.lock = threading.Lock()
-        self.threads = [
-            threading.Thread(target=self._work, args=(hubs[k % len(hubs)],), daemon=True)
-            for k in range(THREADS)
-        ]
-        for t in self.threads:
-            t.start()
-
-    def _work(self, hub: HubHandle) -> None:
-        with httpx.Client(base_url=hub.url, timeout=60) as client:
-            while (item := self.sink.to_claim.get()) is not None:
-                dept, delivery_id = item
-                r = client.post(
-                    f"/deliveries/{delivery_id}/claim",
-                    headers={"Authorization": f"Bearer {hub.tokens[dept]}"},
-                )
-                with self.lock:
-                    if r.is_success:
-                        self.claimed += 1
-                        self.last = time.perf_counter()
-                    else:
-                        self.failed += 1
-                        if self.failed == 1:
-                            print(f"  ! claim: {r.status_code} {r.text[:300]}", file=sys.stderr)
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self.sink.to_claim.put(None)
-        for t in self.threads:
-            t.join(60)
-
-
-# --- load -----------------------------------------------------------------------------------
-
-
-def push_body(source_id: str) -> bytes:
-    source = {**SAMPLE["source"], "source_id": source_id}
-    body = {**SAMPLE, "recipients": ["scjg"], "source": source}
-    return json.dumps(body, ensure_ascii=False).encode()
-
-
-class Senders:
-    """``THREADS`` threads push ``n`` messages, at most ``rate`` per second when given."""
-
-    def __init__(
-        self, hubs: list[HubHandle], prefix: str, n: int, rate: float | None = None
-    ) -> None:
-        self.hubs, self.prefix, self.n, self.rate = hubs, prefix, n, rate
-        self.sent: dict[str, float] = {}
-        self.accepted = self.failed = 0
-        self.lock = threading.Lock()
-        self.next = itertools.count()
-        self.started = self.finished = 0.0
-
-    def run(self) -> None:
-        threads = [
-            threading.Thread(target=self._work, args=(self.hubs[k % len(self.hubs)],), daemon=True)
-            for k in range(THREADS)
-        ]
-        self.started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.finished = time.perf_counter()
-
-    def _work(self, hub: HubHandle) -> None:
-        headers = {
-            "Authorization": f"Bearer {hub.tokens[SENDER]}",
-            "Content-Type": "application/json",
-        }
-        with httpx.Client(base_url=hub.url, timeout=60, headers=headers) as client:
-            while (i := next(self.next)) < self.n:
-                if self.rate:
-                    delay = self.started + i / self.rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                source_id = f"{self.prefix}-{i}"
-                content = push_body(source_id)
-                self.sent[source_id] = time.perf_counter()
-                r = client.post("/messages", content=content)
-                with self.lock:
-                    if r.is_success:
-                        self.accepted += 1
-                    else:
-                        self.failed += 1
-                        if self.failed == 1:
-                            print(f"  ! push: {r.status_code} {r.text[:300]}", file=sys.stderr)
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, int(round(q * len(values))) - 1))]
+def spec(target: Target, fanout: int, pushes: int, **extra: Any) -> loadgen.Spec:
+    departments = FANOUT3 if fanout == 3 else FANOUT1
+    return loadgen.Spec(
+        targets=target.urls,
+        sender_token=target.tokens[SENDER],
+        dept_tokens={d: target.tokens[d] for d in departments},
+        departments=departments,
+        template=TEMPLATE,
+        pushes=pushes,
+        inflight=IN_FLIGHT,
+        idle_timeout=IDLE_TIMEOUT,
+        **extra,
+    )
 
 
 def measure(
-    hubs: list[HubHandle], sink: Sink, n: int, fanout: int, rate: float | None = None
-) -> dict[str, float]:
-    """One run: n pushes (fan-out deliveries each), all delivered and claimed."""
-    sink.reset()
-    prefix = f"b{secrets.token_hex(4)}"
-    claimers = Claimers(hubs, sink)
-    senders = Senders(hubs, prefix, n, rate)
-    senders.run()
-    expected = n * fanout
-    timeout = 60 + expected / 20
-    if not wait_until(lambda: sink.count() >= expected, timeout):
-        print(f"  ! only {sink.count()} of {expected} deliveries arrived", file=sys.stderr)
-    wait_until(lambda: claimers.claimed + claimers.failed >= sink.count(), timeout)
-    claimers.stop()
-    if senders.failed or claimers.failed:
-        print(f"  ! {senders.failed} pushes, {claimers.failed} claims failed", file=sys.stderr)
-    with sink.lock:
-        latencies = [(t - senders.sent[sid]) * 1000 for (sid, _), t in sink.arrived.items()]
-    start = senders.started
-    return {
-        "accepted_per_s": senders.accepted / (senders.finished - start),
-        "delivered_per_s": len(latencies) / (sink.last_arrival - start),
-        "claimed_per_s": claimers.claimed / (claimers.last - start) if claimers.claimed else 0.0,
-        "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99),
-    }
-
-
-def scenario(
-    database_url: Any,
-    broker_url: str,
-    fanout: int,
+    lg: loadgen.Loadgen,
+    target: Target,
+    label: str,
     args: Any,
-    sink: Sink,
-    sink_url: str,
+    fanout: int = 1,
     rate: float | None = None,
-    processes: int = 1,
-) -> dict[str, float]:
-    runs = []
-    url = database_url()
-    with hub_processes(url, broker_url, routing_text(sink_url, fanout), processes) as hubs:
-        measure(hubs, sink, max(50, args.pushes // 10), fanout)  # warm-up, not counted
-        for _ in range(args.runs):
-            runs.append(measure(hubs, sink, args.pushes, fanout, rate))
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+) -> Case:
+    """A warm-up (not counted), then ``args.runs`` runs of ``args.pushes`` pushes."""
+    lg.run(spec(target, fanout, max(50, args.pushes // 10)))
+    case = Case(label)
+    server = sum(cpu_seconds(pid) for pid in target.pids)
+    generator = cpu_seconds(lg.proc.pid)
+    for _ in range(args.runs):
+        case.runs.append(lg.run(spec(target, fanout, args.pushes, rate=rate)))
+        if case.runs[-1]["never_claimed"]:
+            report_problem(label, case.runs[-1])
+    pushes = args.pushes * args.runs
+    case.server_cpu_ms = (sum(cpu_seconds(p) for p in target.pids) - server) * 1000 / pushes
+    case.loadgen_cpu_ms = (cpu_seconds(lg.proc.pid) - generator) * 1000 / pushes
+    print(f"  … {label}: {summary(case)}", file=sys.stderr, flush=True)
+    return case
+
+
+def report_problem(label: str, run: dict[str, Any]) -> None:
+    print(
+        f"  ! {label}: {run['claimed']}/{run['expected']} claimed, {run['delivered']} delivered, "
+        f"{run['accepted']}/{run['pushes']} accepted; errors {run['errors']} "
+        f"{json.dumps(run['first_error'], ensure_ascii=False)[:400]}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def summary(case: Case) -> str:
+    if not case.complete:
+        return case.missing()
+    return f"{case.claimed_per_s:.0f} claimed/s"
 
 
 # --- throw-away servers ----------------------------------------------------------------------
@@ -367,14 +321,19 @@ def scenario(
 
 @contextmanager
 def pg_database() -> Iterator[str]:
+    """A throw-away database; yields its plain ``postgresql://`` URL."""
     name = f"hub_bench_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sqlalchemy_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @contextmanager
@@ -400,9 +359,18 @@ def _can_connect(url: str) -> bool:
     try:
         pika.BlockingConnection(pika.URLParameters(url)).close()
     except pika.exceptions.AMQPError:
-        time.sleep(0.2)
+        time.sleep(0.2)  # between connection attempts
         return False
     return True
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)  # poll interval
+    return False
 
 
 def raw_baseline(broker_url: str, messages: int, runs: int) -> float:
@@ -414,116 +382,250 @@ def raw_baseline(broker_url: str, messages: int, runs: int) -> float:
     return statistics.median(raw_pika.one_run(parameters, args)[1] for _ in range(runs))
 
 
+# --- the cases -------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    lg: loadgen.Loadgen
+    amqp: str
+    args: Any
+    stack: ExitStack
+    cases: dict[str, Case] = field(default_factory=dict)
+    raw: float | None = None
+
+    @property
+    def sink(self) -> str:
+        return self.lg.sink
+
+    def ceiling(self) -> None:
+        with trivial(self.sink, 1) as target:
+            self.cases["ceiling"] = measure(self.lg, target, "loadgen ceiling", self.args)
+
+    def floor(self) -> None:
+        with pg_database() as db, floor_process(db, self.amqp, self.sink, 1) as target:
+            self.cases["floor"] = measure(self.lg, target, "floor", self.args)
+
+    def hub(self, key: str, label: str, processes: int, fanout: int = 1) -> None:
+        routing = routing_text(self.sink, fanout)
+        with pg_database() as db, hubs(sqlalchemy_url(db), self.amqp, routing, processes) as t:
+            self.cases[key] = measure(self.lg, t, label, self.args, fanout)
+
+    def embedded(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            routing = routing_text(self.sink, 1)
+            with hubs(f"sqlite:///{tmp}/hub.db", "memory://", routing, 1) as target:
+                label = "embedded SQLite + memory://, fan-out 1"
+                self.cases["embedded"] = measure(self.lg, target, label, self.args)
+
+    def paced(self) -> None:
+        best_key = max(
+            (k for k in ("hub1", "hubN") if k in self.cases),
+            key=lambda k: self.cases[k].claimed_per_s,
+        )
+        best = self.cases[best_key]
+        rate = best.claimed_per_s / 2
+        if rate <= 0:
+            print("  ! no paced run: the hub has no complete rate", file=sys.stderr)
+            return
+        processes = 1 if best_key == "hub1" else self.args.processes
+        routing = routing_text(self.sink, 1)
+        label = f"hub paced at {rate:.0f}/s (half), {processes} proc."
+        with pg_database() as db, hubs(sqlalchemy_url(db), self.amqp, routing, processes) as t:
+            self.cases["paced"] = measure(self.lg, t, label, self.args, rate=rate)
+
+    def run_all(self) -> None:
+        args, n = self.args, self.args.processes
+        only = args.only
+        if only in (None, "raw"):
+            self.raw = raw_baseline(self.amqp, args.raw_messages, args.runs)
+        if only in (None, "ceiling"):
+            self.ceiling()
+        if only in (None, "floor"):
+            self.floor()
+        if only is not None:
+            return
+        self.hub("hub1", "hub, fan-out 1, 1 process", 1)
+        if not args.quick and n > 1:
+            self.hub("hubN", f"hub, fan-out 1, {n} processes", n)
+        if not args.quick:
+            self.hub("hub3", f"hub, fan-out 3, {n} proc. (deliveries)", n, fanout=3)
+            self.embedded()
+        self.paced()
+
+
 # --- reports ---------------------------------------------------------------------------------
 
 
-def line(label: str, m: dict[str, float], unit: str = "") -> str:
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def row(case: Case) -> str:
+    cpu = f"{fmt(case.server_cpu_ms, 2):>6} {fmt(case.loadgen_cpu_ms, 2):>6}"
+    errors = ", ".join(f"{k} {v}" for k, v in case.errors().items()) or "–"
+    if not case.complete:
+        return f"  {case.label:<40} {case.missing():<66} {cpu}  {errors}"
     return (
-        f"  {label:<34} accepted/s {m['accepted_per_s']:7.0f}  delivered/s "
-        f"{m['delivered_per_s']:7.0f}  claimed/s {m['claimed_per_s']:7.0f}{unit}  "
-        f"p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms"
+        f"  {case.label:<40} {fmt(case.median('accepted_per_s')):>7} "
+        f"{fmt(case.median('delivered_per_s')):>7} {fmt(case.median('claimed_per_s')):>7}  "
+        f"{fmt(case.median('push_callback_ms', 'p50'), 1):>7} "
+        f"{fmt(case.median('push_callback_ms', 'p99'), 1):>7}  "
+        f"{fmt(case.median('push_claim_ms', 'p50'), 1):>7} "
+        f"{fmt(case.median('push_claim_ms', 'p90'), 1):>7} "
+        f"{fmt(case.median('push_claim_ms', 'p99'), 1):>7}  {cpu}  {errors}"
     )
 
 
-def main_benchmark(args: Any) -> None:
-    sink = Sink()
-    size = len(push_body("b0000000-0"))
-    n = args.processes
-    with ServerThread(sink.app()) as endpoint, pg_database() as pg, rabbit_vhost() as amqp:
-        url, results = endpoint.url, {}
-        results["rabbit1"] = scenario(lambda: pg, amqp, 1, args, sink, url)
-        if n > 1:
-            results["rabbitN"] = scenario(lambda: pg, amqp, 1, args, sink, url, processes=n)
-        best = max(results.values(), key=lambda m: m["claimed_per_s"])
-        if not args.quick:
-            results["rabbit3"] = scenario(lambda: pg, amqp, 3, args, sink, url, processes=n)
-        half = best["claimed_per_s"] / 2
-        results["paced"] = scenario(lambda: pg, amqp, 1, args, sink, url, rate=half, processes=n)
-        if not args.quick:
-            with tempfile.TemporaryDirectory() as tmp:
-                sqlite = iter(f"sqlite:///{tmp}/hub{i}.db" for i in itertools.count())
-                results["embedded1"] = scenario(
-                    lambda: next(sqlite), "memory://", 1, args, sink, url
-                )
-                results["embedded3"] = scenario(
-                    lambda: next(sqlite), "memory://", 3, args, sink, url
-                )
-        raw = raw_baseline(amqp, args.raw_messages, args.runs)
+def ratio(name: str, case: Case | None, floor: Case | None) -> str | None:
+    if case is None or floor is None:
+        return None
+    if not case.complete or not floor.complete:
+        bad = case if not case.complete else floor
+        return f"{name} claimed/s ÷ floor claimed/s: – ({bad.label}: {bad.missing()})"
+    value = case.claimed_per_s / floor.claimed_per_s
+    return (
+        f"{name} claimed/s ÷ floor claimed/s = {case.claimed_per_s:,.0f} / "
+        f"{floor.claimed_per_s:,.0f} = {value:.2f}"
+    )
+
+
+def report(bench: Bench) -> bool:
+    """Print the table and the ratios; False when some case was not fully claimed."""
+    args = bench.args
+    size = len(json.dumps(SAMPLE, ensure_ascii=False).encode())
     print(
-        f"hub end to end, {args.pushes} pushes × {args.runs} runs (medians), message {size} B, "
-        f"{THREADS} sender + {THREADS} claimer threads, hubs in child processes"
+        f"\nend to end, {args.pushes} pushes × {args.runs} run(s) (medians), message ~{size} B, "
+        f"open-loop generator in its own process ({IN_FLIGHT} in flight unless paced)"
     )
-    print(line("RabbitMQ + PostgreSQL, fan-out 1", results["rabbit1"]))
-    if n > 1:
-        print(line(f"  same, {n} hub processes", results["rabbitN"]))
-    if not args.quick:
-        print(line(f"  fan-out 3, {n} process(es)", results["rabbit3"], " (deliveries)"))
-    print(line(f"  paced at {half:.0f}/s, {n} process(es)", results["paced"]))
-    if not args.quick:
-        print(line("SQLite + memory://, fan-out 1", results["embedded1"]))
-        print(line("SQLite + memory://, fan-out 3", results["embedded3"], " (deliveries)"))
     print(
-        f"  raw pika (quorum, persistent {size} B, confirm window 100): {raw:,.0f} msgs/s end to "
-        f"end in the same run"
+        f"  {'case':<40} {'acc/s':>7} {'dlv/s':>7} {'clm/s':>7}  {'→cb p50':>7} {'p99':>7}  "
+        f"{'→clm p50':>7} {'p90':>7} {'p99':>7}  {'srvCPU':>6} {'lgCPU':>6}  errors"
     )
-    for key, label in (("rabbit1", "1 process"), ("rabbitN", f"{n} processes")):
-        if key in results:
-            hub = results[key]["claimed_per_s"]
-            print(f"  ratio hub claimed/s ÷ raw, {label}: {hub:.1f} / {raw:,.0f} = {hub / raw:.4f}")
-
-
-def main_backfill(args: Any) -> None:
-    sink = Sink(claim=False)
-    with (
-        ServerThread(sink.app()) as endpoint,
-        pg_database() as pg,
-        rabbit_vhost() as amqp,
-        hub_processes(pg, amqp, routing_text(endpoint.url, 1), args.processes) as hubs,
-    ):
-        hub = hubs[0]
+    print(
+        f"  {'':<40} {'':>7} {'':>7} {'':>7}  {'ms':>7} {'ms':>7}  {'ms':>8} {'ms':>7} {'ms':>7}"
+        f"  {'ms/push':>14}"
+    )
+    for case in bench.cases.values():
+        print(row(case))
+    if bench.raw is not None:
         print(
-            f"backfill {args.backfill} pushes, RabbitMQ + PostgreSQL, fan-out 1, no claims, "
-            f"{len(hubs)} hub process(es); RSS of the first"
+            f"  raw pika (quorum, persistent {size} B, confirm window 100): {bench.raw:,.0f} "
+            "msgs/s end to end in the same run"
         )
-        print(f"  hub RSS at start: {hub.memory_kib()[0] / 1024:.0f} MiB")
-        senders = Senders(hubs, f"bf{secrets.token_hex(4)}", args.backfill)
-        pusher = threading.Thread(target=senders.run)
-        pusher.start()
-        for mark in range(args.rss_every, args.backfill + 1, args.rss_every):
-            wait_until(lambda m=mark: sink.count() >= m, 3600)
-            rss, hwm = hub.memory_kib()
-            print(f"  {mark:>7} delivered: RSS {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB")
-        pusher.join()
-        pushed = senders.finished - senders.started
-        wait_until(lambda: sink.count() >= args.backfill, 3600)
-        drained = sink.last_arrival - senders.started
-        rss, hwm = hub.memory_kib()
-    print(
-        f"  pushed in {pushed:.1f} s ({senders.accepted / pushed:.0f}/s), all delivered after "
-        f"{drained:.1f} s ({sink.count() / drained:.0f}/s); end: RSS {rss / 1024:.0f} MiB, "
-        f"peak {hwm / 1024:.0f} MiB; failed pushes {senders.failed}"
+    floor = bench.cases.get("floor")
+    hub = max(
+        (bench.cases[k] for k in ("hub1", "hubN") if k in bench.cases),
+        key=lambda c: c.claimed_per_s,
+        default=None,
     )
+    lines = [
+        ratio(f"HEADLINE hub ({hub.label if hub else ''})", hub, floor),
+        ratio("embedded", bench.cases.get("embedded"), floor),
+        ratio("loadgen ceiling", bench.cases.get("ceiling"), floor),
+    ]
+    for text in lines:
+        if text:
+            print(f"  {text}")
+    incomplete = [c.label for c in bench.cases.values() if not c.complete]
+    if incomplete:
+        print(f"  {MISSING}: {', '.join(incomplete)}")
+    return not incomplete
+
+
+def main_benchmark(args: Any) -> int:
+    with ExitStack() as stack:
+        lg = stack.enter_context(loadgen.loadgen())
+        amqp = stack.enter_context(rabbit_vhost())
+        bench = Bench(lg, amqp, args, stack)
+        bench.run_all()
+    return 0 if report(bench) else 1
+
+
+# --- backfill --------------------------------------------------------------------------------
+
+
+def main_backfill(args: Any) -> int:
+    with ExitStack() as stack:
+        lg = stack.enter_context(loadgen.loadgen())
+        amqp = stack.enter_context(rabbit_vhost())
+        db = stack.enter_context(pg_database())
+        routing = routing_text(lg.sink, 1)
+        target = stack.enter_context(hubs(sqlalchemy_url(db), amqp, routing, args.processes))
+        print(
+            f"backfill {args.backfill:,} messages through POST /messages:batch (500 a request), "
+            f"RabbitMQ + PostgreSQL, fan-out 1, no claims, {len(target.pids)} hub process(es)"
+        )
+        samples: list[tuple[int, int]] = []
+
+        def on_progress(delivered: int) -> None:
+            rss = sum(memory_kib(pid)[0] for pid in target.pids)
+            samples.append((delivered, rss))
+            print(f"  {delivered:>9,} delivered: hub RSS {rss / 1024:,.0f} MiB", flush=True)
+
+        print(f"  hub RSS at start: {sum(memory_kib(p)[0] for p in target.pids) / 1024:,.0f} MiB")
+        run_spec = spec(
+            target,
+            1,
+            args.backfill,
+            claim=False,
+            batch=500,
+            idle_timeout=120.0,
+            progress_every=args.rss_every,
+        )
+        run_spec.inflight = 4
+        result = lg.run(run_spec, on_progress)
+        peak = sum(memory_kib(p)[1] for p in target.pids)
+    return backfill_report(args, result, samples, peak)
+
+
+def backfill_report(
+    args: Any, result: dict[str, Any], samples: list[tuple[int, int]], peak_kib: int
+) -> int:
+    if result["batch_fallback"]:
+        print("  POST /messages:batch 不可用 (404/405): single POSTs were used instead")
+    print(
+        f"  accepted {result['accepted']:,} in {result['push_seconds']:.1f} s "
+        f"({fmt(result['accepted_per_s'])}/s); delivered {result['delivered']:,}/{args.backfill:,}"
+        f" after {result['elapsed_s']:.1f} s ({fmt(result['delivered_per_s'])}/s); "
+        f"errors {result['errors'] or '–'}; peak RSS {peak_kib / 1024:,.0f} MiB"
+    )
+    if len(samples) >= 2:
+        (n0, r0), (n1, r1) = samples[0], samples[-1]
+        slope = (r1 - r0) / 1024 / max(1, n1 - n0) * 100_000
+        print(
+            f"  RSS {r0 / 1024:,.0f} MiB at {n0:,} → {r1 / 1024:,.0f} MiB at {n1:,} "
+            f"({slope:+.1f} MiB per 100,000 deliveries)"
+        )
+    if result["never_delivered"]:
+        print(f"  未全部投递 not all delivered: {result['delivered']}/{result['expected']}")
+        return 1
+    return 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pushes", type=int, default=2000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--pushes", type=int, default=None, help="per run (default 2000; 500 quick)"
+    )
+    parser.add_argument("--runs", type=int, default=None, help="default 3 (1 with --quick)")
     parser.add_argument("--raw-messages", type=int, default=20000)
     parser.add_argument("--backfill", type=int, nargs="?", const=100_000, default=None)
     parser.add_argument(
         "--processes", type=int, default=2, help="hub processes sharing the ledger and broker"
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="RabbitMQ + PostgreSQL fan-out 1 and paced only"
-    )
+    parser.add_argument("--quick", action="store_true", help="raw, ceiling, floor, hub ×1, paced")
+    parser.add_argument("--only", choices=("floor", "ceiling", "raw"), default=None)
     parser.add_argument("--rss-every", type=int, default=10_000, help="backfill: RSS sample step")
     args = parser.parse_args()
-    if args.backfill:
-        main_backfill(args)
-    else:
-        main_benchmark(args)
+    args.pushes = args.pushes or (500 if args.quick else 2000)
+    args.runs = args.runs or (1 if args.quick else 3)
+    if args.quick:
+        args.raw_messages = min(args.raw_messages, 5000)
+    code = main_backfill(args) if args.backfill else main_benchmark(args)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
+    mp.set_start_method("spawn", force=True)
     main()
