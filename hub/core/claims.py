@@ -11,17 +11,22 @@ claim that succeeded is answered with the same result.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
+from sqlalchemy import Table, bindparam, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from hub.clock.deadline import display_instant
 from hub.core.api import ActionResult
 from hub.core.deadline_plan import cancel_timers
 from hub.core.states import CLAIM_TIMERS, ClaimState, ObjectionState, ReplyState
-from hub.errors import ForbiddenError, NotFoundError, StateConflictError
+from hub.errors import ActionError, ForbiddenError, NotFoundError, StateConflictError
+from hub.ledger.batch import NewJob, Writes, ids_in
 from hub.ledger.events import delivery_event
-from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow
+from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow, TimerRow
 from hub.message import Channel
 
 log = structlog.get_logger(__name__)
@@ -35,44 +40,160 @@ def load_for_action(
     row = session.get(DeliveryRow, delivery_id, with_for_update=lock)
     if row is None:
         raise NotFoundError(f"没有这条推送记录 {delivery_id}", f"no delivery {delivery_id!r}")
-    if department_id is not None and row.department_id != department_id:
-        raise ForbiddenError(
-            f"部门 {department_id} 无权操作发给 {row.department_id} 的推送",
-            f"department {department_id!r} may not act on this delivery",
-        )
+    _check_owner(row.department_id, department_id)
     return row
 
 
-def claim(
-    session: Session,
-    delivery_id: str,
-    *,
-    department_id: str,
-    actor: str,
-    channel: Channel,
-    now: dt.datetime,
-) -> ActionResult:
-    row = load_for_action(session, delivery_id, department_id)
-    now = _not_before_delivery(row, now)
-    if row.claim_state in (ClaimState.CLAIMED, ClaimState.CLAIMED_LATE):
-        return ActionResult(
-            delivery_id,
-            row.claim_state,
-            row.claimed_at or now,
-            late=row.claim_state is ClaimState.CLAIMED_LATE,
-            note_zh="已认领，无需重复认领",
-        )
-    if row.claim_state == ClaimState.AUTO_CLAIMED:
-        raise StateConflictError(
-            f"该推送已于 {display_instant(row.claimed_at)} 超时自动认领",
-            f"already auto-claimed at {_iso(row.claimed_at)}",
-        )
-    late = row.claim_due is not None and now >= row.claim_due
-    state = ClaimState.CLAIMED_LATE if late else ClaimState.CLAIMED
-    _set_claimed(session, row, state=state, actor=actor, channel=channel, now=now)
-    return ActionResult(
-        delivery_id, state, now, late=late, note_zh="超时认领，已记录" if late else "认领成功"
+@dataclass(frozen=True)
+class ClaimRequest:
+    """A department's claim; ``at`` is when it acted (bounded by the hub's clock)."""
+
+    delivery_id: str
+    department_id: str
+    actor: str
+    channel: Channel
+    at: dt.datetime
+
+
+_DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
+_TIMERS: Table = TimerRow.__table__  # type: ignore[assignment]
+_CLAIM_COLUMNS = (
+    "delivery_id",
+    "message_id",
+    "department_id",
+    "claim_state",
+    "claim_due",
+    "claimed_at",
+    "delivered_at",
+    "version",
+)
+
+
+def claim_batch(
+    session: Session, requests: Sequence[ClaimRequest]
+) -> tuple[list[ActionResult | ActionError], list[NewJob]]:
+    """Claims in the caller's transaction: the deliveries locked in one statement (in id
+    order), then one statement per table for what changes. Per request its result, or the
+    error that refused it (on record as ``claim.refused`` unless the delivery is unknown)."""
+    rows = _lock_for_claims(session, [r.delivery_id for r in requests])
+    writes, cancels = Writes(), []
+    results: list[ActionResult | ActionError] = []
+    for request in requests:
+        try:
+            result, changed = _claim_one(rows.get(request.delivery_id), request, writes)
+        except ActionError as exc:
+            if not isinstance(exc, NotFoundError):
+                _refused(writes, "claim", request, exc)
+            results.append(exc)
+            continue
+        if changed:
+            cancels.append({"_id": request.delivery_id, "_at": result.at})
+        results.append(result)
+    writes.apply(session)
+    if cancels:
+        session.connection().execute(_CANCEL_CLAIM_TIMERS, cancels)
+    return results, []
+
+
+def _lock_for_claims(session: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    columns = [_DELIVERIES.c[name] for name in _CLAIM_COLUMNS]
+    query = (
+        select(*columns)
+        .where(_DELIVERIES.c.delivery_id.in_(ids_in(ids)))
+        .order_by(_DELIVERIES.c.delivery_id)
+        .with_for_update()
     )
+    return {row.delivery_id: dict(row._mapping) for row in session.execute(query)}
+
+
+def _claim_one(
+    row: dict[str, Any] | None, request: ClaimRequest, writes: Writes
+) -> tuple[ActionResult, bool]:
+    """The claim's result and whether it changed the delivery (``row`` is updated in place,
+    so a second claim of the same delivery in the batch sees the first)."""
+    if row is None:
+        raise NotFoundError(
+            f"没有这条推送记录 {request.delivery_id}", f"no delivery {request.delivery_id!r}"
+        )
+    _check_owner(row["department_id"], request.department_id)
+    now = max(request.at, row["delivered_at"]) if row["delivered_at"] else request.at
+    state = row["claim_state"]
+    if state in (ClaimState.CLAIMED, ClaimState.CLAIMED_LATE):
+        late = state is ClaimState.CLAIMED_LATE
+        at = row["claimed_at"] or now
+        return ActionResult(request.delivery_id, state, at, late, "已认领，无需重复认领"), False
+    if state == ClaimState.AUTO_CLAIMED:
+        raise StateConflictError(
+            f"该推送已于 {display_instant(row['claimed_at'])} 超时自动认领",
+            f"already auto-claimed at {_iso(row['claimed_at'])}",
+        )
+    late = row["claim_due"] is not None and now >= row["claim_due"]
+    state = ClaimState.CLAIMED_LATE if late else ClaimState.CLAIMED
+    row.update(claim_state=state, claimed_at=now, version=row["version"] + 1)
+    writes.change_delivery(
+        request.delivery_id, claim_state=state, claimed_at=now, version=row["version"]
+    )
+    writes.add(
+        ClaimRow,
+        {
+            "delivery_id": request.delivery_id,
+            "kind": state,
+            "actor": request.actor,
+            "channel": request.channel.value,
+            "at": now,
+            "responsible_department": row["department_id"],
+        },
+    )
+    writes.event(
+        "claim.recorded",
+        at=now,
+        actor=request.actor,
+        message_id=row["message_id"],
+        delivery_id=request.delivery_id,
+        department_id=row["department_id"],
+        channel=request.channel.value,
+        data={"state": state, "claim_due": _iso(row["claim_due"])},
+    )
+    log.info(
+        "claim.recorded",
+        delivery_id=request.delivery_id,
+        message_id=row["message_id"],
+        state=state,
+    )
+    note = "超时认领，已记录" if late else "认领成功"
+    return ActionResult(request.delivery_id, state, now, late=late, note_zh=note), True
+
+
+_CANCEL_CLAIM_TIMERS = (
+    update(_TIMERS)
+    .where(
+        _TIMERS.c.delivery_id == bindparam("_id"),
+        _TIMERS.c.action.in_([literal_column(f"'{a}'") for a in CLAIM_TIMERS]),  # constants
+        _TIMERS.c.fired_at.is_(None),
+        _TIMERS.c.cancelled_at.is_(None),
+    )
+    .values(cancelled_at=bindparam("_at"))
+)
+
+
+def _refused(writes: Writes, action: str, request: ClaimRequest, exc: ActionError) -> None:
+    writes.event(
+        f"{action}.refused",
+        at=request.at,
+        actor=request.actor,
+        delivery_id=request.delivery_id,
+        department_id=request.department_id,
+        channel=request.channel.value,
+        data={"reason": exc.en},
+    )
+
+
+def _check_owner(owner: str, department_id: str | None) -> None:
+    if department_id is not None and owner != department_id:
+        raise ForbiddenError(
+            f"部门 {department_id} 无权操作发给 {owner} 的推送",
+            f"department {department_id!r} may not act on this delivery",
+        )
 
 
 def auto_claim(session: Session, row: DeliveryRow, *, now: dt.datetime) -> None:
@@ -209,3 +330,52 @@ def _not_before_delivery(row: DeliveryRow, at: dt.datetime) -> dt.datetime:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """An objection (``text`` is the reason) or a reply, as a department sent it."""
+
+    action: str  # "objection" | "reply"
+    delivery_id: str
+    department_id: str
+    actor: str
+    channel: Channel
+    at: dt.datetime
+    text: str
+
+
+def action_batch(
+    session: Session, requests: Sequence[ActionRequest]
+) -> tuple[list[ActionResult | ActionError], list[NewJob]]:
+    """Objections and replies (rare next to claims: one by one, in the caller's transaction).
+    A refusal is answered and on record (``objection.refused`` / ``reply.refused``)."""
+    results: list[ActionResult | ActionError | None] = [None] * len(requests)
+    for i in sorted(range(len(requests)), key=lambda i: requests[i].delivery_id):  # lock order
+        results[i] = _act(session, requests[i])
+    return [r for r in results if r is not None], []
+
+
+def _act(session: Session, r: ActionRequest) -> ActionResult | ActionError:
+    act = object_to if r.action == "objection" else reply
+    kw: dict[str, Any] = {"reason" if r.action == "objection" else "text": r.text}
+    try:
+        return act(
+            session,
+            r.delivery_id,
+            department_id=r.department_id,
+            actor=r.actor,
+            channel=r.channel,
+            now=r.at,
+            **kw,
+        )
+    except ActionError as exc:
+        if not isinstance(exc, NotFoundError):
+            writes = Writes()
+            _refused(writes, r.action, _as_claim(r), exc)
+            writes.apply(session)
+        return exc
+
+
+def _as_claim(r: ActionRequest) -> ClaimRequest:
+    return ClaimRequest(r.delivery_id, r.department_id, r.actor, r.channel, r.at)

@@ -101,11 +101,37 @@ def start_deadlines(
 
 
 def _still_open(delivery: DeliveryRow, action: TimerAction) -> bool:
+    return timer_still_open(
+        {
+            "claim_state": delivery.claim_state,
+            "objection_state": delivery.objection_state,
+            "reply_state": delivery.reply_state,
+        },
+        action,
+    )
+
+
+def timer_still_open(states: Mapping[str, Any], action: TimerAction) -> bool:
+    """Whether a timer of ``action`` still has something to do, given the delivery's
+    ``claim_state``, ``objection_state`` and ``reply_state``."""
     if action in (TimerAction.REMIND, TimerAction.CLAIM_TIMEOUT):
-        return delivery.claim_state == ClaimState.OPEN
+        return bool(states["claim_state"] == ClaimState.OPEN)
     if action is TimerAction.OBJECTION_CLOSE:
-        return delivery.objection_state == ObjectionState.OPEN
-    return delivery.reply_state == ReplyState.AWAITING
+        return bool(states["objection_state"] == ObjectionState.OPEN)
+    return bool(states["reply_state"] == ReplyState.AWAITING)
+
+
+def timer_values(delivery_id: str, timer: PlannedTimer) -> dict[str, Any]:
+    """The columns of a new timer row."""
+    return {
+        "delivery_id": delivery_id,
+        "action": timer.action.value,
+        "step": timer.step,
+        "due_at": timer.due,
+        "spec": timer.spec,
+        "fired_at": None,
+        "cancelled_at": None,
+    }
 
 
 def _put_timers(session: Session, delivery: DeliveryRow, planned: list[PlannedTimer]) -> None:
@@ -120,15 +146,7 @@ def _put_timers(session: Session, delivery: DeliveryRow, planned: list[PlannedTi
     for timer in planned:
         row = existing.get((timer.action.value, timer.step))
         if row is None:
-            session.add(
-                TimerRow(
-                    delivery_id=delivery.delivery_id,
-                    action=timer.action.value,
-                    step=timer.step,
-                    due_at=timer.due,
-                    spec=timer.spec,
-                )
-            )
+            session.add(TimerRow(**timer_values(delivery.delivery_id, timer)))
         else:
             row.due_at, row.spec, row.fired_at, row.cancelled_at = timer.due, timer.spec, None, None
 

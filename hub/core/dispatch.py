@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
@@ -29,12 +30,14 @@ from hub.clock.now import Clock
 from hub.core.asyncrunner import AsyncRunner
 from hub.core.decide import RetryPolicy
 from hub.core.jobs import DeliverJob
+from hub.core.message_cache import MessageCache
 from hub.core.notes import build_note
 from hub.core.settle import Settler
 from hub.errors import DeliveryError
 from hub.ledger import leases
+from hub.ledger.batch import Publishable, ids_in
 from hub.ledger.db import Database
-from hub.ledger.schema import OutboxRow
+from hub.ledger.schema import DeliveryRow
 from hub.message import Channel
 from hub.routing.router import Router
 
@@ -79,6 +82,7 @@ class Dispatcher:
         self.runner, self.retry = runner, retry or RetryPolicy()
         self.settler = Settler(router, self.retry)
         self.keeper = leases.LeaseKeeper(db.transaction, clock.now, self.lease_seconds)
+        self.messages = MessageCache()
 
     @property
     def lease_seconds(self) -> float:
@@ -93,11 +97,11 @@ class Dispatcher:
         tries = self.retry.tries_per_round
         return slowest * tries + self.retry.try_wait_max * (tries - 1) + 30.0
 
-    def handle(self, outbox_id: int, payload: dict[str, Any]) -> list[OutboxRow]:
+    def handle(self, outbox_id: int, payload: dict[str, Any]) -> list[Publishable]:
         """Process one deliver job; returns follow-up jobs to publish."""
         return self.handle_batch([(outbox_id, payload)])
 
-    def handle_batch(self, items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[OutboxRow]:
+    def handle_batch(self, items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[Publishable]:
         """Lease, send concurrently, settle in one transaction (one by one if that fails:
         nothing is sent twice because a settle failed). Returns follow-up jobs to publish."""
         work = self._lease_all(_parse_all(items))
@@ -109,38 +113,63 @@ class Dispatcher:
         if len(settled) > 1:
             try:
                 with self.db.transaction() as session:
-                    return [row for w, o in settled for row in self._settle(session, w, o)]
-            except leases.LeaseLost:  # one of them was taken over: the others settle alone
-                log.info("delivery.batch_lease_lost", jobs=len(settled))
+                    return self._settle_batch(session, settled)
             except Exception:  # noqa: BLE001 - settle one by one; the sends are not repeated
                 log.warning("delivery.batch_settle_failed", jobs=len(settled), exc_info=True)
-        follow: list[OutboxRow] = []
+        follow: list[Publishable] = []
         for w, outcome in settled:
             follow.extend(self._settle_alone(w, outcome))
         return follow
 
     def _lease_all(self, jobs: list[tuple[int, DeliverJob]]) -> list[Work]:
-        work: list[Work] = []
+        """Lease the jobs' rows (one statement) and build their notes; a job with nothing left
+        to do (a stale copy) is completed at once."""
+        if not jobs:
+            return []
+        unique = dict(jobs)  # a job twice in one batch (a redelivery) is leased once
         with self.db.transaction() as session:
             now = self.clock.now()
-            for outbox_id, job in sorted(jobs, key=lambda j: (j[1].delivery_id, j[0])):
-                token = leases.take(session, outbox_id, now=now, seconds=self.lease_seconds)
-                if token is None:
-                    continue  # done, or another worker holds it
-                note = build_note(session, self.router, job, now=now)
-                if note is None:  # nothing left to do: a stale copy
-                    leases.settle(session, outbox_id, token, now=now)
+            tokens = leases.take_many(session, list(unique), now=now, seconds=self.lease_seconds)
+            held = sorted(
+                ((oid, job) for oid, job in unique.items() if oid in tokens),
+                key=lambda j: (j[1].delivery_id, j[0]),
+            )
+            deliveries = _deliveries(session, [job.delivery_id for _, job in held])
+            messages = self.messages.load(session, {d.message_id for d in deliveries.values()})
+            work, stale = [], {}
+            for oid, job in held:
+                delivery = deliveries.get(job.delivery_id)
+                message = messages.get(delivery.message_id) if delivery else None
+                note = build_note(self.router, job, delivery, message, now=now)
+                if note is None:
+                    stale[oid] = tokens[oid]
                 else:
-                    work.append(Work(job, outbox_id, token, note))
+                    work.append(Work(job, oid, tokens[oid], note))
+            leases.settle_many(session, stale, now=now)
         return work
 
-    def _settle(self, session: Session, work: Work, outcome: Outcome) -> list[OutboxRow]:
+    def _settle_batch(
+        self, session: Session, settled: list[tuple[Work, Outcome]]
+    ) -> list[Publishable]:
+        """Settle every job whose lease still holds, in one transaction; a job whose lease was
+        taken over meanwhile applies nothing."""
+        now = self.clock.now()
+        held = leases.settle_many(session, {w.outbox_id: w.token for w, _ in settled}, now=now)
+        for w, _ in settled:
+            if w.outbox_id not in held:
+                log.warning(
+                    "delivery.lease_lost", delivery_id=w.job.delivery_id, outbox_id=w.outbox_id
+                )
+        items = [(w.job, o) for w, o in settled if w.outbox_id in held]
+        return self.settler.settle_batch(session, items, now=now)
+
+    def _settle(self, session: Session, work: Work, outcome: Outcome) -> list[Publishable]:
         now = self.clock.now()
         if not leases.settle(session, work.outbox_id, work.token, now=now):
             raise leases.LeaseLost(work.outbox_id)
         return self.settler.settle(session, work.job, outcome, now=now)
 
-    def _settle_alone(self, work: Work, outcome: Outcome) -> list[OutboxRow]:
+    def _settle_alone(self, work: Work, outcome: Outcome) -> list[Publishable]:
         bound = log.bind(delivery_id=work.job.delivery_id, outbox_id=work.outbox_id)
         try:
             with self.db.transaction() as session:
@@ -151,7 +180,7 @@ class Dispatcher:
             bound.exception("delivery.settle_failed")
         return []
 
-    def bounced(self, delivery_id: str, channel: Channel, reason: str) -> list[OutboxRow]:
+    def bounced(self, delivery_id: str, channel: Channel, reason: str) -> list[Publishable]:
         """A channel reported, after accepting it, that the push never arrived (a bounce/DSN):
         its deadlines stop, and it goes on to the route's next channel (or 投递失败)."""
         with self.db.transaction() as session:
@@ -208,6 +237,13 @@ class Dispatcher:
                 outcome.attempts.append((started, self.clock.now(), "ok", receipt.reference))
                 return receipt
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _deliveries(session: Session, ids: list[str]) -> dict[str, DeliveryRow]:
+    if not ids:
+        return {}
+    query = select(DeliveryRow).where(DeliveryRow.delivery_id.in_(ids_in(ids)))
+    return {d.delivery_id: d for d in session.scalars(query)}
 
 
 def _parse_all(items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[tuple[int, DeliverJob]]:

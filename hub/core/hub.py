@@ -12,8 +12,8 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import select
@@ -25,21 +25,26 @@ from hub.clock.now import Clock, SystemClock
 from hub.core import claims
 from hub.core.api import Accepted, ActionResult, DeliveryView
 from hub.core.asyncrunner import AsyncRunner
+from hub.core.claims import ActionRequest, ClaimRequest
 from hub.core.deadlines import fire_due
 from hub.core.dispatch import Dispatcher, RetryPolicy
-from hub.core.ingest import accept_message, quarantine
+from hub.core.group_commit import GroupCommit, Work
+from hub.core.ingest import accept_batch, quarantine
 from hub.core.recompute import recompute_provisional
 from hub.core.relay import Relay, RelayPolicy
 from hub.core.routing_stage import route_job
-from hub.errors import ActionError, FieldProblem, NotFoundError, RoutingError
+from hub.core.tokens import TokenCache
+from hub.errors import FieldProblem, RoutingError
+from hub.ledger.batch import NewJob, Publishable
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
 from hub.ledger.outbox import record_error
-from hub.ledger.schema import ApiTokenRow, DeliveryRow, OutboxRow
+from hub.ledger.schema import ApiTokenRow, DeliveryRow
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 class Hub:
@@ -54,15 +59,24 @@ class Hub:
         clock: Clock | None = None,
         adapters: Mapping[Channel, ChannelAdapter] | None = None,
         retry: RetryPolicy | None = None,
+        token_cache_seconds: float = 10.0,
     ) -> None:
         self.db, self.router, self.bus = db, router, bus
         self.clock: Clock = clock or SystemClock()
         self.runner = AsyncRunner()
         self.fast_path = True  # publish jobs right after commit; False leaves them to a relay
+        self.route_at_ingest = True  # False: a routing job per message (the routing stage)
         self.dispatcher = Dispatcher(db, router, adapters or {}, self.clock, self.runner, retry)
+        self.commits = GroupCommit(db, self.publish)
+        self.tokens = TokenCache(token_cache_seconds)
+        self._accept_work: Work[Sequence[CanonicalMessage], list[Accepted | RoutingError]] = Work(
+            "accept", self._accept_batch
+        )
+        self._claim_work: Work[ClaimRequest, ActionResult] = Work("claim", claims.claim_batch)
+        self._action_work: Work[ActionRequest, ActionResult] = Work("action", claims.action_batch)
 
     # -- publishing ---------------------------------------------------------------------------
-    def publish(self, jobs: Iterable[OutboxRow | None]) -> None:
+    def publish(self, jobs: Iterable[Publishable | None]) -> None:
         """Publish committed jobs (fast path). A failure is logged: the relay will retry."""
         items = [(job.queue, {"outbox_id": job.id, **job.payload}) for job in jobs if job]
         if not items:
@@ -79,101 +93,47 @@ class Hub:
 
     # -- HubApi -------------------------------------------------------------------------------
     def accept(self, message: CanonicalMessage) -> Accepted:
-        accepted, job = accept_message(
-            self.db,
-            self.router,
-            message,
-            now=self.clock.now(),
-            actor=message.sender.department_id,
-            published=self.fast_path,
-        )
-        if self.fast_path:
-            self.publish([job])
-        return accepted
+        results = self.accept_many([message])
+        return _single(results)
 
     def accept_many(self, messages: Sequence[CanonicalMessage]) -> list[Accepted | RoutingError]:
-        results: list[Accepted | RoutingError] = []
-        for message in messages:
-            try:
-                results.append(self.accept(message))
-            except RoutingError as exc:
-                results.append(exc)
-        return results
+        results = self.commits.run_now(self._accept_work, [messages])
+        return _unwrap(results)[0]
 
     async def accept_async(self, message: CanonicalMessage) -> Accepted:
-        return await asyncio.to_thread(self.accept, message)
+        results = await self.commits.run(self._accept_work, [message])
+        return _single(results)
 
     async def accept_many_async(
         self, messages: Sequence[CanonicalMessage]
     ) -> list[Accepted | RoutingError]:
-        return await asyncio.to_thread(self.accept_many, messages)
+        return await self.commits.run(self._accept_work, messages)
+
+    def _accept_batch(
+        self, session: Session, batches: Sequence[Sequence[CanonicalMessage]]
+    ) -> tuple[list[list[Accepted | RoutingError]], list[NewJob]]:
+        """Every submitted list of messages in one ``accept_batch``; results split back."""
+        flat = [message for batch in batches for message in batch]
+        results, jobs = accept_batch(
+            session,
+            self.router,
+            flat,
+            now=self.clock.now(),
+            route=self.route_at_ingest,
+            published=self.fast_path,
+        )
+        self.dispatcher.messages.remember(flat)
+        out, start = [], 0
+        for batch in batches:
+            out.append(results[start : start + len(batch)])
+            start += len(batch)
+        return out, jobs
 
     async def authenticate_async(self, token: str) -> str | None:
+        cached = self.tokens.get(token)
+        if cached is not None:
+            return cached
         return await asyncio.to_thread(self.authenticate, token)
-
-    async def claim_async(
-        self,
-        delivery_id: str,
-        *,
-        department_id: str,
-        actor: str,
-        channel: Channel,
-        at: dt.datetime | None = None,
-    ) -> ActionResult:
-        return await asyncio.to_thread(
-            functools.partial(
-                self.claim,
-                delivery_id,
-                department_id=department_id,
-                actor=actor,
-                channel=channel,
-                at=at,
-            )
-        )
-
-    async def object_async(
-        self,
-        delivery_id: str,
-        *,
-        department_id: str,
-        reason: str,
-        actor: str,
-        channel: Channel,
-        at: dt.datetime | None = None,
-    ) -> ActionResult:
-        return await asyncio.to_thread(
-            functools.partial(
-                self.object,
-                delivery_id,
-                department_id=department_id,
-                reason=reason,
-                actor=actor,
-                channel=channel,
-                at=at,
-            )
-        )
-
-    async def reply_async(
-        self,
-        delivery_id: str,
-        *,
-        department_id: str,
-        text: str,
-        actor: str,
-        channel: Channel,
-        at: dt.datetime | None = None,
-    ) -> ActionResult:
-        return await asyncio.to_thread(
-            functools.partial(
-                self.reply,
-                delivery_id,
-                department_id=department_id,
-                text=text,
-                actor=actor,
-                channel=channel,
-                at=at,
-            )
-        )
 
     async def delivery_view_async(
         self, delivery_id: str, *, department_id: str | None = None
@@ -196,10 +156,18 @@ class Hub:
         )
 
     def authenticate(self, token: str) -> str | None:
+        """The token's department; a valid token is remembered for ``token_cache_seconds``, so
+        a revocation takes effect within that time (unknown tokens are never cached)."""
+        cached = self.tokens.get(token)
+        if cached is not None:
+            return cached
         digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
         with self.db.read() as session:
             row = session.get(ApiTokenRow, digest)
-            return row.department_id if row is not None and row.revoked_at is None else None
+            department = row.department_id if row is not None and row.revoked_at is None else None
+        if department is not None:
+            self.tokens.put(token, department)
+        return department
 
     def issue_token(self, department_id: str, label: str = "") -> str:
         """A new bearer token for ``department_id`` (only its sha256 is stored)."""
@@ -221,40 +189,19 @@ class Hub:
             )
         return token
 
-    def _acting(
+    def _claim_request(
         self,
-        action: str,
         delivery_id: str,
         department_id: str,
         actor: str,
         channel: Channel,
-        apply: Callable[[Session, dt.datetime], ActionResult],
-        at: dt.datetime | None = None,
-    ) -> ActionResult:
-        """Run ``apply`` in a transaction; a refusal goes on record in a transaction of its own.
-
-        ``at`` is when the department acted, when the channel knows it better than the hub's
-        clock (a mail's arrival at the mail server); it is bounded by the hub's clock, never
+        at: dt.datetime | None,
+    ) -> ClaimRequest:
+        """``at`` is when the department acted, when the channel knows it better than the
+        hub's clock (a mail's arrival at the mail server); bounded by the hub's clock, never
         later than now (and, in ``claims``, never before the push was delivered)."""
         now = self.clock.now()
-        if at is not None:
-            now = min(at, now)
-        try:
-            return self.db.retrying(lambda session: apply(session, now))
-        except ActionError as exc:
-            if not isinstance(exc, NotFoundError):
-                with self.db.transaction() as session:
-                    append_event(
-                        session,
-                        f"{action}.refused",
-                        at=now,
-                        actor=actor,
-                        delivery_id=delivery_id,
-                        department_id=department_id,
-                        channel=channel.value,
-                        data={"reason": exc.en},
-                    )
-            raise
+        return ClaimRequest(delivery_id, department_id, actor, channel, min(at or now, now))
 
     def claim(
         self,
@@ -265,17 +212,21 @@ class Hub:
         channel: Channel,
         at: dt.datetime | None = None,
     ) -> ActionResult:
-        def apply(session: Session, now: dt.datetime) -> ActionResult:
-            return claims.claim(
-                session,
-                delivery_id,
-                department_id=department_id,
-                actor=actor,
-                channel=channel,
-                now=now,
-            )
+        request = self._claim_request(delivery_id, department_id, actor, channel, at)
+        results = self.commits.run_now(self._claim_work, [request])
+        return _single(results)
 
-        return self._acting("claim", delivery_id, department_id, actor, channel, apply, at)
+    async def claim_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        request = self._claim_request(delivery_id, department_id, actor, channel, at)
+        return await self.commits.run(self._claim_work, request)
 
     def object(
         self,
@@ -287,18 +238,22 @@ class Hub:
         channel: Channel,
         at: dt.datetime | None = None,
     ) -> ActionResult:
-        def apply(session: Session, now: dt.datetime) -> ActionResult:
-            return claims.object_to(
-                session,
-                delivery_id,
-                department_id=department_id,
-                reason=reason,
-                actor=actor,
-                channel=channel,
-                now=now,
-            )
+        request = self._action("objection", delivery_id, department_id, actor, channel, at, reason)
+        results = self.commits.run_now(self._action_work, [request])
+        return _single(results)
 
-        return self._acting("objection", delivery_id, department_id, actor, channel, apply, at)
+    async def object_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        reason: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        request = self._action("objection", delivery_id, department_id, actor, channel, at, reason)
+        return await self.commits.run(self._action_work, request)
 
     def reply(
         self,
@@ -310,18 +265,35 @@ class Hub:
         channel: Channel,
         at: dt.datetime | None = None,
     ) -> ActionResult:
-        def apply(session: Session, now: dt.datetime) -> ActionResult:
-            return claims.reply(
-                session,
-                delivery_id,
-                department_id=department_id,
-                text=text,
-                actor=actor,
-                channel=channel,
-                now=now,
-            )
+        request = self._action("reply", delivery_id, department_id, actor, channel, at, text)
+        results = self.commits.run_now(self._action_work, [request])
+        return _single(results)
 
-        return self._acting("reply", delivery_id, department_id, actor, channel, apply, at)
+    async def reply_async(
+        self,
+        delivery_id: str,
+        *,
+        department_id: str,
+        text: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None = None,
+    ) -> ActionResult:
+        request = self._action("reply", delivery_id, department_id, actor, channel, at, text)
+        return await self.commits.run(self._action_work, request)
+
+    def _action(
+        self,
+        action: str,
+        delivery_id: str,
+        department_id: str,
+        actor: str,
+        channel: Channel,
+        at: dt.datetime | None,
+        text: str,
+    ) -> ActionRequest:
+        c = self._claim_request(delivery_id, department_id, actor, channel, at)
+        return ActionRequest(action, delivery_id, department_id, actor, channel, c.at, text)
 
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         with self.db.transaction() as session:
@@ -423,7 +395,24 @@ class Hub:
         return self.db.retrying(lambda s: recompute_provisional(s, self.router.calendar, now=now))
 
     def close(self) -> None:
+        self.commits.close()
         self.runner.close()
+
+
+def _single(results: Sequence[T | BaseException]) -> T:
+    """The one result of a one-item batch; its refusal raised."""
+    (result,) = results
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _unwrap(results: Sequence[T | BaseException]) -> list[T]:
+    """The results of a batch run, or the first failure raised."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if not isinstance(r, BaseException)]
 
 
 def _view(row: DeliveryRow, tz: dt.tzinfo) -> DeliveryView:

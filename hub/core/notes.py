@@ -9,29 +9,31 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.orm import Session
-
 from hub.channels import OutboundNote, Purpose
 from hub.clock.deadline import display_instant
 from hub.clock.spec import DeadlineSpec
-from hub.core.codec import message_from_json
 from hub.core.deadline_plan import plan_deadlines
 from hub.core.jobs import DeliverJob
 from hub.core.states import ClaimState, TransportState
-from hub.ledger.schema import DeliveryRow, MessageRow
+from hub.ledger.schema import DeliveryRow
+from hub.message import CanonicalMessage
 from hub.routing.router import Router
 
 
 def build_note(
-    session: Session, router: Router, job: DeliverJob, *, now: dt.datetime
+    router: Router,
+    job: DeliverJob,
+    delivery: DeliveryRow | None,
+    message: CanonicalMessage | None,
+    *,
+    now: dt.datetime,
 ) -> OutboundNote | None:
-    """The note for ``job``. A push states the deadlines as they will run if it arrives now;
-    the ledger counts them from the instant the channel confirms (never earlier, so the
-    department is never held to less than it was told)."""
-    delivery = session.get(DeliveryRow, job.delivery_id)
-    message_row = session.get(MessageRow, delivery.message_id) if delivery else None
+    """The note for ``job`` about ``delivery`` and its ``message``. A push states the
+    deadlines as they will run if it arrives now; the ledger counts them from the instant the
+    channel confirms (never earlier, so the department is never held to less than it was
+    told)."""
     dept = router.departments.get(job.target)
-    if delivery is None or message_row is None or dept is None or _stale(job, delivery):
+    if delivery is None or message is None or dept is None or _stale(job, delivery):
         return None
     about = (
         None
@@ -43,7 +45,7 @@ def build_note(
     return OutboundNote(
         delivery_id=delivery.delivery_id,
         purpose=job.purpose,
-        message=message_from_json(message_row.payload),
+        message=message,
         department_id=dept.id,
         department_name=dept.name,
         address=getattr(dept.channels, job.channel.value),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
@@ -21,9 +22,10 @@ from hub.core.ids import delivery_id
 from hub.core.jobs import push_job
 from hub.core.states import ClaimState, MessageState, ObjectionState, ReplyState, TransportState
 from hub.errors import FieldProblem, HubError, RoutingError, split_bilingual
+from hub.ledger.batch import NewJob, Writes
 from hub.ledger.events import append_event
-from hub.ledger.outbox import complete, enqueue
-from hub.ledger.schema import DeliveryRow, MessageRow, OutboxRow, QuarantineRow
+from hub.ledger.outbox import complete
+from hub.ledger.schema import DeliveryRow, MessageRow, QuarantineRow
 from hub.message import CanonicalMessage
 from hub.routing.decision import RecipientDecision, RoutingResult
 from hub.routing.router import Router
@@ -33,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 def route_job(
     session: Session, router: Router, *, outbox_id: int | None, message_id: str, now: dt.datetime
-) -> list[OutboxRow]:
+) -> list[NewJob]:
     """Route one message in the caller's transaction; returns the jobs to publish."""
     if outbox_id is not None and not complete(session, outbox_id, now=now):
         return []  # another copy of this job already ran
@@ -65,44 +67,60 @@ def _record(
     message: CanonicalMessage,
     result: RoutingResult,
     now: dt.datetime,
-) -> list[OutboxRow]:
+) -> list[NewJob]:
     row.state = MessageState.ROUTED
-    out: list[OutboxRow] = []
+    writes = Writes()
+    row.push_late = record_routing(writes, router, message, result, row.accepted_at, now=now)
+    session.flush()  # the message row's state before the deliveries that reference it
+    return writes.apply(session)
+
+
+def record_routing(
+    writes: Writes,
+    router: Router,
+    message: CanonicalMessage,
+    result: RoutingResult,
+    accepted_at: dt.datetime,
+    *,
+    now: dt.datetime,
+) -> bool:
+    """Collect the deliveries, their events and push jobs of a routed message; True when the
+    sender pushed late (its ``push.late`` event is collected too)."""
+    late = False
     for decision in result.recipients:
-        delivery = _delivery(row, decision, router)
-        session.add(delivery)
-        append_event(
-            session,
+        delivery = delivery_values(message.message_id, accepted_at, decision, router)
+        writes.add(DeliveryRow, delivery)
+        writes.event(
             "delivery.created",
             at=now,
-            message_id=row.message_id,
-            delivery_id=delivery.delivery_id,
+            message_id=message.message_id,
+            delivery_id=delivery["delivery_id"],
             department_id=decision.department_id,
             data={
                 "route": decision.route_id,
                 "policy": decision.policy_id,
-                "channels": [c.value for c in decision.channels],
-                "claim": delivery.rules["claim"],  # counted from delivery, not from here
-                "accepted_at": row.accepted_at.isoformat(),
+                "channels": delivery["channels"],
+                "claim": delivery["rules"]["claim"],  # counted from delivery, not from here
+                "accepted_at": accepted_at.isoformat(),
             },
         )
-        if decision.push_check is not None and decision.push_check.late:
-            row.push_late = True
-        job = push_job(delivery.delivery_id, decision.department_id, delivery.channels)
-        out.append(enqueue(session, job.queue, job.to_payload(), now=now, published=True))
-    if row.push_late:
-        append_event(
-            session,
+        late = late or (decision.push_check is not None and decision.push_check.late)
+        job = push_job(delivery["delivery_id"], decision.department_id, decision.channels)
+        writes.job(job.queue, job.to_payload(), now=now)
+    if late:
+        writes.event(
             "push.late",
             at=now,
-            message_id=row.message_id,
+            message_id=message.message_id,
             department_id=message.sender.department_id,
             data={"due": _push_due(result)},
         )
-    return out
+    return late
 
 
-def _delivery(row: MessageRow, decision: RecipientDecision, router: Router) -> DeliveryRow:
+def delivery_values(
+    message_id: str, accepted_at: dt.datetime, decision: RecipientDecision, router: Router
+) -> dict[str, Any]:
     """The delivery as routed: its rules, and no deadline yet (they start on delivery)."""
     dept = router.departments[decision.department_id]
     rules = {
@@ -117,30 +135,33 @@ def _delivery(row: MessageRow, decision: RecipientDecision, router: Router) -> D
         ],
         "basis": list(decision.basis),
     }
-    return DeliveryRow(
-        delivery_id=delivery_id(row.message_id, decision.department_id),
-        message_id=row.message_id,
-        department_id=decision.department_id,
-        route_id=decision.route_id,
-        policy_id=decision.policy_id,
-        channels=[c.value for c in decision.channels],
-        channel_index=0,
-        arrived_at=row.accepted_at,
-        rules=rules,
-        calendar_version="",
-        provisional=False,
-        transport_state=TransportState.PENDING,
-        attempts=0,
-        claim_state=ClaimState.OPEN if decision.claim_due else ClaimState.NONE,
-        claim_due=None,
-        on_timeout=decision.on_timeout,
-        escalation_level=0,
-        objection_state=ObjectionState.OPEN if decision.objection_due else ObjectionState.NONE,
-        objection_due=None,
-        reply_state=ReplyState.AWAITING if decision.reply_due else ReplyState.NONE,
-        reply_due=None,
-        version=0,
-    )
+    return {
+        "delivery_id": delivery_id(message_id, decision.department_id),
+        "message_id": message_id,
+        "department_id": decision.department_id,
+        "route_id": decision.route_id,
+        "policy_id": decision.policy_id,
+        "channels": [c.value for c in decision.channels],
+        "channel_index": 0,
+        "arrived_at": accepted_at,
+        "rules": rules,
+        "calendar_version": "",
+        "provisional": False,
+        "transport_state": TransportState.PENDING,
+        "delivered_at": None,
+        "delivered_channel": None,
+        "attempts": 0,
+        "claim_state": ClaimState.OPEN if decision.claim_due else ClaimState.NONE,
+        "claim_due": None,
+        "on_timeout": decision.on_timeout,
+        "claimed_at": None,
+        "escalation_level": 0,
+        "objection_state": ObjectionState.OPEN if decision.objection_due else ObjectionState.NONE,
+        "objection_due": None,
+        "reply_state": ReplyState.AWAITING if decision.reply_due else ReplyState.NONE,
+        "reply_due": None,
+        "version": 0,
+    }
 
 
 def _problem(exc: HubError) -> FieldProblem:

@@ -12,21 +12,30 @@ Runs in the dispatcher's settle transaction, after the job's fenced lease was co
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from hub.bus.topology import DEAD
 from hub.channels import Purpose
-from hub.core.deadline_plan import start_deadlines, stop_deadlines
+from hub.core.deadline_plan import (
+    plan_deadlines,
+    start_deadlines,
+    stop_deadlines,
+    timer_still_open,
+    timer_values,
+)
 from hub.core.decide import DeadLetter, Delivered, FallBack, RetryAt, RetryPolicy, decide
 from hub.core.jobs import DeliverJob, note_job
 from hub.core.states import TransportState
 from hub.errors import DeliveryError
+from hub.ledger.batch import Publishable, Writes, ids_in
 from hub.ledger.events import delivery_event
 from hub.ledger.outbox import enqueue
-from hub.ledger.schema import AttemptRow, DeliveryRow, MessageRow, OutboxRow
+from hub.ledger.schema import AttemptRow, DeliveryRow, MessageRow, OutboxRow, TimerRow
 from hub.message import Channel
 from hub.routing.router import Router
 
@@ -40,9 +49,108 @@ class Settler:
     def __init__(self, router: Router, retry: RetryPolicy) -> None:
         self.router, self.retry = router, retry
 
+    def settle_batch(
+        self, session: Session, items: Sequence[tuple[DeliverJob, Outcome]], *, now: dt.datetime
+    ) -> list[Publishable]:
+        """Settle sent jobs in the caller's transaction. Deliveries confirmed on their first
+        arming (the common case) are written one statement per table; anything else (a
+        failure, a retry, a fallback, a re-delivery after a bounce) goes through ``settle``."""
+        rows = _lock_rows(session, [job.delivery_id for job, _ in items])
+        armed = _armed(session, [job.delivery_id for job, o in items if o.receipt is not None])
+        writes, slow = Writes(), []
+        for job, outcome in items:
+            row = rows.get(job.delivery_id)
+            if row is None:
+                continue
+            if outcome.receipt is None or job.delivery_id in armed:
+                slow.append((job, outcome))
+                continue
+            self._confirmed(writes, job, row, outcome, now)
+        writes.apply(session)
+        follow: list[Publishable] = []
+        for job, outcome in slow:
+            follow.extend(self.settle(session, job, outcome, now=now))
+        return follow
+
+    def _confirmed(
+        self,
+        writes: Writes,
+        job: DeliverJob,
+        row: dict[str, Any],
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> None:
+        """A job its channel confirmed: attempts, the delivery's state and deadlines (a push
+        delivered now), its timers and event, collected in ``writes``."""
+        assert outcome.receipt is not None
+        for started, finished, kind, detail in outcome.attempts:
+            row["attempts"] += 1
+            writes.add(
+                AttemptRow,
+                {
+                    "delivery_id": job.delivery_id,
+                    "purpose": job.purpose.value,
+                    "channel": job.channel.value,
+                    "number": row["attempts"],
+                    "started_at": started,
+                    "finished_at": finished,
+                    "outcome": kind,
+                    "detail": detail[:1000],
+                },
+            )
+        changes: dict[str, Any] = {"attempts": row["attempts"]}
+        data: dict[str, Any] = {
+            "purpose": job.purpose.value,
+            "reference": outcome.receipt.reference,
+        }
+        if job.purpose is Purpose.PUSH and row["transport_state"] == TransportState.PENDING:
+            arrived = outcome.confirmed_at or now
+            plan = plan_deadlines(self.router.calendar, row["rules"], arrived)
+            claim, objection, reply = plan.dues
+            changes |= {
+                "transport_state": TransportState.DELIVERED,
+                "delivered_at": arrived,
+                "delivered_channel": job.channel.value,
+                "channel_index": job.channel_index,
+                "claim_due": claim,
+                "objection_due": objection,
+                "reply_due": reply,
+                "provisional": plan.provisional,
+                "calendar_version": plan.calendar_version,
+            }
+            row.update(changes)
+            for timer in plan.timers:
+                if timer_still_open(row, timer.action):
+                    writes.add(TimerRow, timer_values(job.delivery_id, timer))
+            data |= {
+                "delivered_at": arrived.isoformat(),
+                "claim_due": _iso(claim),
+                "objection_due": _iso(objection),
+                "reply_due": _iso(reply),
+                "provisional": plan.provisional,
+            }
+        writes.change_delivery(job.delivery_id, **changes)
+        writes.event(
+            "delivery.sent",
+            at=now,
+            message_id=row["message_id"],
+            delivery_id=job.delivery_id,
+            department_id=job.target,
+            channel=job.channel.value,
+            data=data,
+        )
+        log.info(
+            "delivery.sent",
+            delivery_id=job.delivery_id,
+            message_id=row["message_id"],
+            channel=job.channel.value,
+            purpose=job.purpose.value,
+            reference=outcome.receipt.reference,
+        )
+
     def settle(
         self, session: Session, job: DeliverJob, outcome: Outcome, *, now: dt.datetime
-    ) -> list[OutboxRow]:
+    ) -> list[Publishable]:
         delivery = _locked(session, job.delivery_id)
         if delivery is None:
             return []
@@ -70,7 +178,7 @@ class Settler:
 
     def bounced(
         self, session: Session, delivery_id: str, channel: Channel, reason: str, *, now: dt.datetime
-    ) -> list[OutboxRow]:
+    ) -> list[Publishable]:
         delivery = _locked(session, delivery_id)
         if (
             delivery is None
@@ -142,7 +250,7 @@ class Settler:
         delivery: DeliveryRow,
         error: DeliveryError,
         now: dt.datetime,
-    ) -> list[OutboxRow]:
+    ) -> list[Publishable]:
         job = decision.job
         at = now + dt.timedelta(seconds=decision.delay)
         enqueue(session, job.queue, job.to_payload(), now=now, available_at=at)
@@ -192,7 +300,7 @@ class Settler:
         delivery: DeliveryRow,
         error: DeliveryError,
         now: dt.datetime,
-    ) -> list[OutboxRow]:
+    ) -> list[Publishable]:
         dead = enqueue(session, DEAD, {**job.to_payload(), "reason": error.reason}, now=now)
         dead.done_at = now  # kept for the record; nobody consumes it
         delivery_event(
@@ -217,7 +325,7 @@ class Settler:
 
     def _undeliverable(
         self, session: Session, delivery: DeliveryRow, error: DeliveryError, now: dt.datetime
-    ) -> list[OutboxRow]:
+    ) -> list[Publishable]:
         """投递失败: no channel reached the department. No deadline ever runs for it."""
         delivery.transport_state = TransportState.FAILED
         message = session.get(MessageRow, delivery.message_id)
@@ -251,6 +359,31 @@ class Settler:
             classified=bool(message and message.classified),
         )
         return [enqueue(session, job.queue, job.to_payload(), now=now, published=True)]
+
+
+_DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
+
+
+def _lock_rows(session: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The deliveries, locked in id order (one statement), as column dicts."""
+    if not ids:
+        return {}
+    query = (
+        select(_DELIVERIES)
+        .where(_DELIVERIES.c.delivery_id.in_(ids_in(ids)))
+        .order_by(_DELIVERIES.c.delivery_id)
+        .with_for_update()
+    )
+    return {row.delivery_id: dict(row._mapping) for row in session.execute(query)}
+
+
+def _armed(session: Session, ids: Sequence[str]) -> set[str]:
+    """Deliveries that have timers already (delivered before, then bounced): re-armed by the
+    general path, which reuses their rows."""
+    if not ids:
+        return set()
+    query = select(TimerRow.delivery_id).where(TimerRow.delivery_id.in_(ids_in(ids))).distinct()
+    return set(session.scalars(query))
 
 
 def _locked(session: Session, delivery_id: str) -> DeliveryRow | None:

@@ -37,7 +37,8 @@ def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=10)  # no pre-ping: a dropped
+    # connection fails its one transaction (the outbox retries the work) and is replaced
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -85,6 +85,7 @@ def State(enum: type[StrEnum]) -> Enum:  # noqa: N802 - reads as a column type
         values_callable=lambda members: [m.value for m in members],
     )
 
+
 ID = String(40)
 
 

@@ -49,8 +49,9 @@ from hub.errors import (
     StateConflictError,
     split_bilingual,
 )
+from hub.ledger.batch import NewJob
 from hub.ledger.events import append_event
-from hub.ledger.schema import MessageRow, OutboxRow, QuarantineRow
+from hub.ledger.schema import MessageRow, QuarantineRow
 from hub.ops.jsonable import jsonable
 from hub.validation import parse_message
 
@@ -240,7 +241,7 @@ def _replay_relay(hub: Hub, entry_id: int, actor: str) -> ReplayResult:
 
 def _route_again(
     session: Session, hub: Hub, row: QuarantineRow, actor: str
-) -> tuple[list[OutboxRow], list[Problem]]:
+) -> tuple[list[NewJob], list[Problem]]:
     """Route the entry's message in the caller's transaction; problems if it still cannot be."""
     now = hub.clock.now()
     message = _quarantined_message(session, row)

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from hub.channels import OutboundNote, Receipt
 from hub.core import dispatch as dispatch_module
 from hub.core import hub as hub_module
+from hub.core import settle as settle_module
 from hub.ledger.schema import DeliveryRow, OutboxRow
 from hub.message import Channel
 from tests.unit.core.conftest import Rig, message
@@ -21,6 +22,7 @@ APPROVAL = "guanxian/01*.json"
 
 
 def _accept(rig: Rig, n: int) -> list[tuple[int | None, str]]:
+    rig.hub.route_at_ingest = False  # these tests drive the routing stage (retries, replays)
     for i in range(n):
         rig.hub.accept(message(APPROVAL, recipients=["scjg"], source__source_id=f"batch-{i}"))
     return [(body["outbox_id"], body["message_id"]) for _q, body in rig.bus.take("hub.route")]
@@ -113,16 +115,16 @@ def test_a_failed_batch_settle_settles_one_by_one_without_sending_again(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = _routed(rig, 3)
-    real = dispatch_module.Dispatcher._settle
+    real = settle_module.Settler._confirmed
     calls = [0]
 
-    def settle(self: Any, *args: Any) -> Any:
+    def confirmed(self: Any, *args: Any) -> Any:
         calls[0] += 1
         if calls[0] == 3:  # the batch transaction fails on its third delivery
             raise RuntimeError("lost the connection")
         return real(self, *args)
 
-    monkeypatch.setattr(dispatch_module.Dispatcher, "_settle", settle)
+    monkeypatch.setattr(settle_module.Settler, "_confirmed", confirmed)
     with capture_logs() as logs:
         rig.hub.handle_delivery_batch(jobs)
     platform = rig.channels[Channel.PLATFORM]

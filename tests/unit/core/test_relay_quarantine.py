@@ -177,6 +177,7 @@ def failing_route_job_ends_quarantined(rig: Rig, monkeypatch: pytest.MonkeyPatch
         raise OverflowError("date value out of range")
 
     monkeypatch.setattr(hub_module, "route_job", broken_route_job)
+    rig.hub.route_at_ingest = False  # a routing job that always fails
     policy = RelayPolicy(redeliver_after=30, max_publishes=3)
     accepted = rig.hub.accept(message("guanxian/01*.json", recipients=["scjg"]))
     start = rig.clock.now()

@@ -39,7 +39,7 @@ def test_a_crash_inside_the_router_quarantines_the_message(
 
 
 def test_a_stored_message_that_no_longer_parses_is_quarantined(rig: Rig, tmp_path: Path) -> None:
-    rig.hub.fast_path = False  # accepted, not yet routed
+    rig.hub.fast_path = rig.hub.route_at_ingest = False  # accepted, not yet routed
     message_id = rig.hub.accept(message("guanxian/01*.json")).message_id
     with rig.db.transaction() as s:  # a row written before today's date checks
         row = s.get(MessageRow, message_id)
