@@ -8,6 +8,7 @@ published later by the relay, and every consumer ignores a job it has already do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -396,6 +397,9 @@ class Hub:
 
     def close(self) -> None:
         self.commits.close()
+        for adapter in self.dispatcher.adapters.values():  # pooled connections, on their loop
+            with contextlib.suppress(Exception):
+                self.runner.run(adapter.aclose(), timeout=5)
         self.runner.close()
 
 
