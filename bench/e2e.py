@@ -38,12 +38,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -60,7 +62,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import loadgen  # noqa: E402
 import raw_pika  # noqa: E402
 
-from tests.support.servers import ServerThread  # noqa: E402
+from tests.support.servers import ServerThread, free_port  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/{vhost}"
@@ -172,9 +174,21 @@ def hub_process(database_url: str, broker_url: str, routing: str) -> Iterator[Ta
                 proc.kill()
 
 
+HUB_MODES = {
+    "cli": "the hub run / hub api / hub worker commands",
+    "service": "build_service + uvicorn child processes",
+}
+HUB_MODE = {"mode": "service"}
+"""``cli``: the ``hub`` entry points as processes; ``service``: build_service + uvicorn."""
+
+
 @contextmanager
 def hubs(database_url: str, broker_url: str, routing: str, n: int) -> Iterator[Target]:
-    """``n`` hub processes on one ledger and broker (the first one migrates the ledger)."""
+    """``n`` hub processes on one ledger and broker."""
+    if HUB_MODE["mode"] == "cli":
+        with hub_commands(database_url, broker_url, routing, n) as target:
+            yield target
+        return
     with ExitStack() as stack:
         first = stack.enter_context(hub_process(database_url, broker_url, routing))
         others = [
@@ -186,6 +200,85 @@ def hubs(database_url: str, broker_url: str, routing: str, n: int) -> Iterator[T
             first.tokens,
             [first.pids[0], *(h.pids[0] for h in others)],
         )
+
+
+HUB = Path(sys.executable).with_name("hub")
+
+
+def hub_has_split() -> bool:
+    """True when ``hub --help`` lists ``api`` and ``worker`` (the split entry points)."""
+    shown = subprocess.run([str(HUB), "--help"], capture_output=True, text=True).stdout
+    return " api " in shown and " worker " in shown
+
+
+def hub_env(database_url: str, broker_url: str, routing: str, tmp: Path) -> dict[str, str]:
+    (tmp / "routing.yaml").write_text(routing, encoding="utf-8")
+    return {
+        **os.environ,
+        "HUB_DATABASE_URL": database_url,
+        "HUB_BROKER_URL": broker_url,
+        "HUB_ROUTING": str(tmp / "routing.yaml"),
+        "HUB_PAPER_SPOOL": str(tmp / "paper"),
+        "HUB_BLOB_DIR": str(tmp / "blobs"),
+        "HUB_LOG_LEVEL": "ERROR",
+    }
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def hub_commands(database_url: str, broker_url: str, routing: str, n: int) -> Iterator[Target]:
+    """``hub run`` (n = 1), or ``hub api`` + (n − 1) × ``hub worker``: the real entry points."""
+    with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
+        tmp = Path(name)
+        env = hub_env(database_url, broker_url, routing, tmp)
+        tokens = {}
+        for department in [SENDER, *FANOUT3]:
+            issued = subprocess.run(
+                [str(HUB), "token", "issue", department], env=env, capture_output=True, text=True
+            )
+            if issued.returncode:
+                raise SystemExit(f"hub token issue: {issued.stderr[-800:]}")
+            tokens[department] = issued.stdout.strip()
+        env["HUB_API_PORT"] = str(free_port())
+        url = f"http://127.0.0.1:{env['HUB_API_PORT']}"
+        commands = [["run"]] if n == 1 else [["api"], *[["worker"]] * (n - 1)]
+        procs = [
+            stack.enter_context(hub_command(c, env, tmp / f"{c[0]}{k}.log"))
+            for k, c in enumerate(commands)
+        ]
+        if not wait_until(lambda: healthy(url) or procs[0].poll() is not None, 120):
+            raise SystemExit(f"Hub 未能启动 (the hub did not start): {url}")
+        if procs[0].poll() is not None:
+            log = (tmp / f"{commands[0][0]}0.log").read_text(errors="replace")
+            raise SystemExit(f"Hub 未能启动 (the hub did not start): {log[-800:]}")
+        yield Target([url], tokens, [p.pid for p in procs])
+
+
+@contextmanager
+def hub_command(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(HUB), *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.returncode not in (0, -15):
+                tail = log.read_text(errors="replace")[-600:]
+                print(f"  ! hub {args[0]} exited {proc.returncode}: {tail}", file=sys.stderr)
 
 
 @contextmanager
@@ -428,10 +521,10 @@ class Bench:
         if rate <= 0:
             print("  ! no paced run: the hub has no complete rate", file=sys.stderr)
             return
-        processes = 1 if best_key == "hub1" else self.args.processes
+        count = 1 if best_key == "hub1" else self.args.processes
         routing = routing_text(self.sink, 1)
-        label = f"hub paced at {rate:.0f}/s (half), {processes} proc."
-        with pg_database() as db, hubs(sqlalchemy_url(db), self.amqp, routing, processes) as t:
+        label = f"hub paced at {rate:.0f}/s (half), {processes(count)}"
+        with pg_database() as db, hubs(sqlalchemy_url(db), self.amqp, routing, count) as t:
             self.cases["paced"] = measure(self.lg, t, label, self.args, rate=rate)
 
     def run_all(self) -> None:
@@ -445,13 +538,20 @@ class Bench:
             self.floor()
         if only is not None:
             return
-        self.hub("hub1", "hub, fan-out 1, 1 process", 1)
+        self.hub("hub1", f"hub, fan-out 1, {processes(1)}", 1)
         if not args.quick and n > 1:
-            self.hub("hubN", f"hub, fan-out 1, {n} processes", n)
+            self.hub("hubN", f"hub, fan-out 1, {processes(n)}", n)
         if not args.quick:
-            self.hub("hub3", f"hub, fan-out 3, {n} proc. (deliveries)", n, fanout=3)
+            self.hub("hub3", f"hub, fan-out 3, {processes(n)} (dlv)", n, fanout=3)
             self.embedded()
         self.paced()
+
+
+def processes(n: int) -> str:
+    """How ``n`` hub processes are run, in a table label."""
+    if HUB_MODE["mode"] == "service":
+        return f"{n} process(es)"
+    return "hub run" if n == 1 else f"api + {n - 1} worker"
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -496,7 +596,8 @@ def report(bench: Bench) -> bool:
     size = len(json.dumps(SAMPLE, ensure_ascii=False).encode())
     print(
         f"\nend to end, {args.pushes} pushes × {args.runs} run(s) (medians), message ~{size} B, "
-        f"open-loop generator in its own process ({IN_FLIGHT} in flight unless paced)"
+        f"open-loop generator in its own process ({IN_FLIGHT} in flight unless paced), "
+        f"hubs as {HUB_MODES[HUB_MODE['mode']]}"
     )
     print(
         f"  {'case':<40} {'acc/s':>7} {'dlv/s':>7} {'clm/s':>7}  {'→cb p50':>7} {'p99':>7}  "
@@ -616,10 +717,18 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="raw, ceiling, floor, hub ×1, paced")
     parser.add_argument("--only", choices=("floor", "ceiling", "raw"), default=None)
+    parser.add_argument(
+        "--hub-mode",
+        choices=("cli", "service"),
+        default=None,
+        help="cli: hub run / hub api + hub worker processes (default when hub --help lists "
+        "them); service: build_service + uvicorn in a child process",
+    )
     parser.add_argument("--rss-every", type=int, default=10_000, help="backfill: RSS sample step")
     args = parser.parse_args()
     args.pushes = args.pushes or (500 if args.quick else 2000)
     args.runs = args.runs or (1 if args.quick else 3)
+    HUB_MODE["mode"] = args.hub_mode or ("cli" if hub_has_split() else "service")
     if args.quick:
         args.raw_messages = min(args.raw_messages, 5000)
     code = main_backfill(args) if args.backfill else main_benchmark(args)
