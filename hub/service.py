@@ -34,6 +34,7 @@ from adapters.platform import PlatformAdapter, create_app
 from hub.blobs import BlobStore
 from hub.bus import create_bus
 from hub.bus.base import Bus
+from hub.bus.topology import ALL_QUEUES
 from hub.channels import ChannelAdapter
 from hub.clock.now import Clock, SystemClock
 from hub.core.dispatch import RetryPolicy
@@ -139,6 +140,8 @@ class HubService:
         on the in-process ``memory://`` bus the workers' relay publishes what it commits."""
         if not workers:
             self.hub.fast_path = self.bus_is_shared()
+            if self.hub.fast_path:
+                self.hub.bus.declare(ALL_QUEUES)  # published before any worker declared them
             return
         self._workers = True
         self.runtime.start()

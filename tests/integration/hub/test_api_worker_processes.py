@@ -1,6 +1,9 @@
-"""``hub api`` and ``hub worker`` as two real processes on one SQLite ledger (the embedded
-``memory://`` bus, which the processes do not share): a push through the API process is routed
-and delivered by the worker process, then claimed through the API process.
+"""``hub api`` and ``hub worker`` as two real processes: a push through the API process is
+routed and delivered by the worker process, then claimed through the API process.
+
+On one SQLite ledger with the embedded ``memory://`` bus (not shared: the workers' relay
+publishes what the API commits) and on PostgreSQL + RabbitMQ (shared: the API publishes after
+commit; the relay runs too seldom here to deliver anything in time).
 
 Every wait is on a condition (``tests/support/waits.py``), never a fixed sleep.
 """
@@ -11,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +24,8 @@ from sqlalchemy import text
 
 import hub
 from hub.ledger.db import Database
+from tests.support.postgres import admin_host_port, temporary_database
+from tests.support.rabbitmq import RABBIT_HOST, RABBIT_PORT, RabbitVhost
 from tests.support.servers import DepartmentEndpoint, ServerThread, free_port
 from tests.support.waits import scaled, wait_until
 
@@ -63,24 +68,57 @@ def departments() -> Iterator[tuple[DepartmentEndpoint, str]]:
         yield endpoint, server.url
 
 
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.rabbitmq]),
+    ]
+)
+def stores(
+    request: pytest.FixtureRequest, tmp_path: Path, require_server: Callable[[str, str, int], None]
+) -> Iterator[dict[str, str]]:
+    """The ledger and bus settings of both processes."""
+    if request.param == "sqlite":
+        # a job the API process published on its own memory:// bus (lost to the worker) would
+        # come back only after HUB_REDELIVER_AFTER: the test fails on that mistake
+        yield {
+            "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+            "HUB_BROKER_URL": "memory://",
+            "HUB_RELAY_INTERVAL": "0.1",
+            "HUB_REDELIVER_AFTER": "600",
+        }
+        return
+    require_server("PostgreSQL", *admin_host_port())
+    require_server("RabbitMQ", RABBIT_HOST, RABBIT_PORT)
+    vhost = RabbitVhost.create()
+    try:
+        with temporary_database("hub_api_worker") as url:
+            # the relay's first pass publishes what was pushed before the worker started; the
+            # push made while it runs is delivered in time only if the API published it
+            yield {
+                "HUB_DATABASE_URL": url,
+                "HUB_BROKER_URL": vhost.url,
+                "HUB_RELAY_INTERVAL": "600",
+            }
+    finally:
+        vhost.delete()
+
+
 @pytest.fixture
-def env(tmp_path: Path, departments: tuple[DepartmentEndpoint, str]) -> dict[str, str]:
+def env(
+    tmp_path: Path, departments: tuple[DepartmentEndpoint, str], stores: dict[str, str]
+) -> dict[str, str]:
     routing = tmp_path / "routing.yaml"
     routing.write_text(
         MINIMAL.replace("http://127.0.0.1:9/", f"{departments[1]}/dept/"), encoding="utf-8"
     )
     return {
         **os.environ,
-        "HUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
-        "HUB_BROKER_URL": "memory://",
+        **stores,
         "HUB_ROUTING": str(routing),
         "HUB_API_PORT": str(free_port()),
         "HUB_PAPER_SPOOL": str(tmp_path / "paper"),
         "HUB_BLOB_DIR": str(tmp_path / "blobs"),
-        "HUB_RELAY_INTERVAL": "0.1",
-        # a job the API process published on its own memory:// bus (lost to the worker) would
-        # come back only after this: the test fails on that mistake rather than wait for it
-        "HUB_REDELIVER_AFTER": "600",
         "HUB_LOG_LEVEL": "ERROR",
     }
 
@@ -92,9 +130,9 @@ def healthy(url: str) -> bool:
         return False
 
 
-def approval() -> dict[str, Any]:
+def approval(source_id: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    data["source"]["source_id"] = "two-processes-1"
+    data["source"]["source_id"] = source_id
     return data
 
 
@@ -124,7 +162,7 @@ def test_a_push_through_the_api_process_is_delivered_by_the_worker_process(
         assert api.popen.poll() is None, api.output()
         headers = {"Authorization": f"Bearer {token}"}
         # When xzsp pushes through the API process
-        answer = httpx.post(f"{url}/messages", json=approval(), headers=headers, timeout=10)
+        answer = httpx.post(f"{url}/messages", json=approval("two-1"), headers=headers, timeout=10)
         assert answer.status_code == 202, answer.text
         # Then it is committed, and nothing is delivered while no worker runs
         assert count(env, "messages") == 1 and count(env, "deliveries") == 0
@@ -138,6 +176,10 @@ def test_a_push_through_the_api_process_is_delivered_by_the_worker_process(
             f"{url}/deliveries/{callback['delivery_id']}/claim", json={}, headers=scjg, timeout=10
         )
         assert (claimed.status_code, claimed.json()["state"]) == (200, "claimed"), claimed.text
+        # And a push made while the worker runs is delivered too
+        again = httpx.post(f"{url}/messages", json=approval("two-2"), headers=headers, timeout=10)
+        assert again.status_code == 202, again.text
+        endpoint.wait_for("push", count=2, department="scjg", timeout=20)
         assert "接口进程已启动" in api.output() and "工作进程已启动" in worker.output()
     finally:
         statuses = [p.stop() for p in (api, worker) if p is not None]
