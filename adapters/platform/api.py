@@ -25,17 +25,20 @@ The batch push takes at most ``max_batch`` messages (:data:`MAX_BATCH`, 500; mor
 :data:`BATCH_BODY_CAP` (32 MiB); each message on its own is held to ``max_body_bytes``. Each is
 checked like ``POST /messages`` and answered in ``results`` (same order, with its ``index``) with
 the status and body that endpoint would give; the valid ones are accepted in one
-``accept_many_async`` call (one transaction). A body that is not a JSON object with a
-``messages`` list is 400/422 and quarantined whole.
+``accept_many_async`` call (one transaction). ``accepted`` counts the 202s, ``duplicates``
+the 200s, ``rejected`` the rest. A body that is not a JSON object with a ``messages`` list is
+400/422 and quarantined whole.
 
 Endpoints and the token dependency are ``async def`` and call only the hub's async twins
 (``accept_async``, ``accept_many_async``, ``claim_async`` …), which commit concurrent requests
-together; the rare paths (quarantine) hop to a thread. No sync hub call runs on the event loop.
+together; the rare paths (quarantine) and a batch's validation (CPU, up to 500 messages) hop
+to a thread. No sync hub call runs on the event loop.
 What a push must pass (``screen``) and how refused bodies are quarantined: ``api_ingest.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,9 +258,10 @@ async def post_batch(request: Request, upload: BatchUploaded) -> JSONResponse:
     hub = _hub(request)
     raws = await _batch_items(hub, upload, request.app.state.max_batch)
     limit = request.app.state.platform_config.max_body_bytes
-    outcomes: list[CanonicalMessage | Accepted | Refusal] = [
-        _screen_item(raw, upload.department, limit) for raw in raws
-    ]
+    # up to 500 validations: in a thread, so that other requests are served meanwhile
+    outcomes: list[CanonicalMessage | Accepted | Refusal] = await asyncio.to_thread(
+        lambda: [_screen_item(raw, upload.department, limit) for raw in raws]
+    )
     valid = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, CanonicalMessage)]
     if valid:
         results = await hub.accept_many_async([message for _, message in valid])
