@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import hashlib
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
@@ -94,31 +96,31 @@ CREATE TABLE IF NOT EXISTS api_tokens (token_hash text PRIMARY KEY, department_i
 
 INSERT_MESSAGES = """
 INSERT INTO messages (message_id, idempotency_key, kind, sender_id, source_id, payload)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[])
 ON CONFLICT DO NOTHING RETURNING message_id"""
 INSERT_DELIVERIES = """
 INSERT INTO deliveries (delivery_id, message_id, department_id)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"""
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])"""
 INSERT_EVENTS = """
 INSERT INTO events (type, message_id, delivery_id, department_id, actor)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"""
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"""
 INSERT_OUTBOX = """
-INSERT INTO outbox (queue, payload) SELECT %s, p FROM unnest(%s::jsonb[]) AS p RETURNING id"""
-MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)"
+INSERT INTO outbox (queue, payload) SELECT %b, p FROM unnest(%b::jsonb[]) AS p RETURNING id"""
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY(%b)"
 INSERT_ATTEMPTS = """
 INSERT INTO delivery_attempts (delivery_id, outcome, detail)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"""
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])"""
 MARK_DELIVERED = """
 UPDATE deliveries d SET transport_state = 'delivered', delivered_at = now(),
     attempts = d.attempts + 1
-FROM unnest(%s::text[]) AS x(id) WHERE d.delivery_id = x.id"""
+FROM unnest(%b::text[]) AS x(id) WHERE d.delivery_id = x.id"""
 CLAIM = """
 UPDATE deliveries d SET claim_state = 'claimed', claimed_at = now()
-FROM unnest(%s::text[], %s::text[]) AS c(id, dept)
+FROM unnest(%b::text[], %b::text[]) AS c(id, dept)
 WHERE d.delivery_id = c.id AND d.department_id = c.dept AND d.claim_state = 'open'
 RETURNING d.delivery_id, d.message_id, d.department_id"""
 INSERT_CLAIMS = """
-INSERT INTO claims (delivery_id, actor) SELECT * FROM unnest(%s::text[], %s::text[])"""
+INSERT INTO claims (delivery_id, actor) SELECT * FROM unnest(%b::text[], %b::text[])"""
 
 Item = tuple[Any, ...]
 
@@ -505,7 +507,15 @@ class Floor:
                 )
 
 
+profiler = cProfile.Profile()
+
+
 async def serve(args: argparse.Namespace) -> None:
+    if args.profile:  # SIGUSR1 writes the stats (SIGTERM ends the process at once)
+        profiler.enable()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGUSR1, lambda: profiler.dump_stats(args.profile)
+        )
     departments = args.departments.split(",")
     floor = Floor(args.database, args.amqp, args.sink.rstrip("/"), departments)
     tokens = await floor.start(sorted({args.sender, *departments}))
@@ -519,6 +529,7 @@ async def serve(args: argparse.Namespace) -> None:
         lifespan="off",
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
@@ -538,6 +549,7 @@ def main() -> None:
     parser.add_argument("--departments", default="scjg", help="every push goes to all of them")
     parser.add_argument("--sender", default="xzsp")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--profile", help="write cProfile stats here on SIGUSR1")
     args = parser.parse_args()
     import uvloop
 
