@@ -349,6 +349,11 @@ async def test_claims_in_one_batch(rig: Rig) -> None:
     with rig.db.read() as s:
         kinds = list(s.scalars(select(ClaimRow.kind).where(ClaimRow.delivery_id == e)))
     assert kinds == [ClaimState.CLAIMED_LATE]
+    # and claimed again later: the same answer, nothing new on record
+    again = await claim(rig, e, "scjg")
+    assert (again.state, again.late, again.at) == (ClaimState.CLAIMED_LATE, True, late.at)
+    assert again.note_zh == "已认领，无需重复认领"
+    assert [x.type for x in events(rig) if x.delivery_id == e].count("claim.recorded") == 1
 
 
 # -- 5. settles of many deliveries in one transaction ---------------------------------------
