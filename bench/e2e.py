@@ -356,6 +356,7 @@ class Case:
 
 def spec(target: Target, fanout: int, pushes: int, **extra: Any) -> loadgen.Spec:
     departments = FANOUT3 if fanout == 3 else FANOUT1
+    settings: dict[str, Any] = {"inflight": IN_FLIGHT, "idle_timeout": IDLE_TIMEOUT, **extra}
     return loadgen.Spec(
         targets=target.urls,
         sender_token=target.tokens[SENDER],
@@ -363,9 +364,7 @@ def spec(target: Target, fanout: int, pushes: int, **extra: Any) -> loadgen.Spec
         departments=departments,
         template=TEMPLATE,
         pushes=pushes,
-        inflight=IN_FLIGHT,
-        idle_timeout=IDLE_TIMEOUT,
-        **extra,
+        **settings,
     )
 
 
@@ -673,8 +672,8 @@ def main_backfill(args: Any) -> int:
             batch=500,
             idle_timeout=120.0,
             progress_every=args.rss_every,
+            inflight=4,
         )
-        run_spec.inflight = 4
         result = lg.run(run_spec, on_progress)
         peak = sum(memory_kib(p)[1] for p in target.pids)
     return backfill_report(args, result, samples, peak)
