@@ -123,7 +123,11 @@ class Hub:
             route=self.route_at_ingest,
             published=self.fast_path,
         )
-        self.dispatcher.messages.remember(flat)
+        self.dispatcher.messages.remember(  # what the ledger now holds: new ones only
+            m
+            for m, r in zip(flat, results, strict=True)
+            if isinstance(r, Accepted) and not r.duplicate
+        )
         out, start = [], 0
         for batch in batches:
             out.append(results[start : start + len(batch)])
@@ -397,6 +401,7 @@ class Hub:
 
     def close(self) -> None:
         self.commits.close()
+        self.dispatcher.keeper.close()
         for adapter in self.dispatcher.adapters.values():  # pooled connections, on their loop
             with contextlib.suppress(Exception):
                 self.runner.run(adapter.aclose(), timeout=5)

@@ -4,7 +4,7 @@
 lease increments it). ``renew`` extends the lease while the token still holds, ``settle`` marks
 the row done only while it holds: a worker whose send outlasted its lease, and whose row was
 leased again by another worker meanwhile, finds its token stale and must roll back its effects.
-``LeaseKeeper`` renews a set of leases from a background thread while a slow send runs.
+``LeaseKeeper`` renews the leases of the sends in flight from one background thread per process.
 """
 
 from __future__ import annotations
@@ -94,6 +94,25 @@ def renew(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def renew_many(
+    session: Session, tokens: Mapping[int, int], *, now: dt.datetime, seconds: float
+) -> set[int]:
+    """``renew`` for several rows in one statement: the rows whose token still held."""
+    if not tokens:
+        return set()
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            tuple_(OutboxRow.id, OutboxRow.attempts).in_(sorted(tokens.items())),
+            OutboxRow.done_at.is_(None),
+        )
+        .values(lease_until=now + dt.timedelta(seconds=seconds))
+        .returning(OutboxRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {int(i) for i in result.scalars()}
+
+
 def settle(session: Session, outbox_id: int, token: int, *, now: dt.datetime) -> bool:
     """Mark the row done while the token holds; False: the lease was lost, apply nothing."""
     result = session.execute(
@@ -110,7 +129,8 @@ class LeaseLost(Exception):
 
 
 class LeaseKeeper:
-    """Renews leases every ``seconds / 3`` while a ``with keeper.kept():`` block runs.
+    """Renews the leases of every ``with keeper.kept(tokens):`` block of the process, every
+    ``seconds / 3``, from one background thread (started on first use), in one statement.
 
     The period is real time and the lease is clock time: under a scaled clock (the demo) give
     leases long enough in clock time to cover a send in real time."""
@@ -122,33 +142,58 @@ class LeaseKeeper:
         seconds: float,
     ) -> None:
         self._transaction, self._now, self._seconds = transaction, now, seconds
+        self._held: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop the thread (leases still held run out by themselves)."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=10)
 
     @contextmanager
     def kept(self, tokens: Mapping[int, int]) -> Iterator[None]:
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=self._run, args=(dict(tokens), stop), name="hub-lease-keeper", daemon=True
-        )
-        thread.start()
+        with self._lock:
+            self._held.update(tokens)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="hub-lease-keeper", daemon=True
+                )
+                self._thread.start()
         try:
             yield
         finally:
-            stop.set()
-            thread.join()
+            with self._lock:
+                for oid, token in tokens.items():
+                    if self._held.get(oid) == token:
+                        del self._held[oid]
 
-    def _run(self, tokens: dict[int, int], stop: threading.Event) -> None:
-        while tokens and not stop.wait(self._seconds / 3):
-            try:
-                with self._transaction() as session:
-                    now = self._now()
-                    lost = [
-                        oid
-                        for oid, token in sorted(tokens.items())
-                        if not renew(session, oid, token, now=now, seconds=self._seconds)
-                    ]
-            except Exception:  # noqa: BLE001 - try again next period; settle is fenced anyway
-                log.warning("lease.renew_failed", jobs=len(tokens), exc_info=True)
-                continue
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._wake.wait(self._seconds / 3)
+                if self._closed:
+                    return
+                tokens = dict(self._held)
+            if tokens:
+                self._renew(tokens)
+
+    def _renew(self, tokens: dict[int, int]) -> None:
+        try:
+            with self._transaction() as session:
+                kept = renew_many(session, tokens, now=self._now(), seconds=self._seconds)
+        except Exception:  # noqa: BLE001 - try again next period; settle is fenced anyway
+            log.warning("lease.renew_failed", jobs=len(tokens), exc_info=True)
+            return
+        lost = set(tokens) - kept
+        with self._lock:
             for oid in lost:
-                log.warning("lease.lost", outbox_id=oid)
-                tokens.pop(oid)
+                if self._held.get(oid) == tokens[oid]:
+                    log.warning("lease.lost", outbox_id=oid)
+                    del self._held[oid]
