@@ -20,6 +20,9 @@ from hub.core.relay import RelayPolicy
 from hub.message import Channel
 
 log = structlog.get_logger(__name__)
+RELAY_LIMIT = RelayPolicy().limit
+TICK_LIMIT = 200  # Hub.tick's default
+SEAL_LIMIT = 2000  # Hub.seal's default
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,11 @@ class HubRuntime:
             self._batch_consumer(
                 f"deliver-{i}", deliver, self._on_deliveries, self.config.deliver_batch
             )
-        self._loop("relay", self.config.relay_interval, self._relay)
-        self._loop("deadlines", self.config.tick_interval, self._tick)
-        self._loop("sealer", self.config.seal_interval, self.hub.seal)
+        # each loop goes straight on only after a full pass (a backlog); a trickle of work
+        # waits for the interval and is done in one pass, not one transaction per few rows
+        self._loop("relay", self.config.relay_interval, lambda: self._relay() >= RELAY_LIMIT)
+        self._loop("deadlines", self.config.tick_interval, lambda: self._tick() >= TICK_LIMIT)
+        self._loop("sealer", self.config.seal_interval, lambda: self.hub.seal() >= SEAL_LIMIT)
         self._loop("recompute", self.config.recompute_interval, self.hub.recompute_provisional)
         log.info("hub.started", threads=len(self.threads))
 

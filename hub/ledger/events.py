@@ -17,22 +17,67 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.ledger.schema import AuditHeadRow, DeliveryRow, EventRow
 
 log = structlog.get_logger(__name__)
 GENESIS = "0" * 64
+_EVENTS: Table = EventRow.__table__  # type: ignore[assignment]
+_SEALED_COLUMNS = [
+    _EVENTS.c[name]
+    for name in (
+        "seq",
+        "at",
+        "type",
+        "message_id",
+        "delivery_id",
+        "department_id",
+        "actor",
+        "channel",
+        "data",
+    )
+]
+_SEAL = (
+    update(_EVENTS)
+    .where(_EVENTS.c.seq == bindparam("_seq"))
+    .values(chain_seq=bindparam("_chain"), prev_hash=bindparam("_prev"), hash=bindparam("_hash"))
+)
+
+
+class _Sealable(Protocol):
+    """What the hash covers: an ``EventRow``, or a row of the same columns."""
+
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def delivery_id(self) -> str | None: ...
+    @property
+    def department_id(self) -> str | None: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 def event_digest(prev_hash: str, event: EventRow) -> str:
     """The hash of ``event`` at its chain position, chained after ``prev_hash``."""
+    return _digest(prev_hash, event.chain_seq, event)
+
+
+def _digest(prev_hash: str, chain_seq: int | None, event: _Sealable) -> str:
     body = [
-        event.chain_seq,
+        chain_seq,
         event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         event.type,
         event.message_id,
@@ -83,27 +128,23 @@ def seal_events(session: Session, *, limit: int = 2000) -> int:
         if session.get(AuditHeadRow, 1) is None:
             raise RuntimeError("audit_head row missing: run the migrations (hub db upgrade)")
         return 0  # another process is sealing
-    events = session.scalars(
-        select(EventRow).where(EventRow.chain_seq.is_(None)).order_by(EventRow.seq).limit(limit)
+    events = session.execute(
+        select(*_SEALED_COLUMNS)
+        .where(_EVENTS.c.chain_seq.is_(None))
+        .order_by(_EVENTS.c.seq)
+        .limit(limit)
     ).all()
     if not events:
         return 0
     sealed = []
-    for event in events:
-        event.chain_seq, event.prev_hash = head.seq + 1, head.hash
-        event.hash = event_digest(head.hash, event)
-        head.seq, head.hash = event.chain_seq, event.hash
-        sealed.append(
-            {
-                "seq": event.seq,
-                "chain_seq": event.chain_seq,
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            }
-        )
-    for event in events:
-        session.expunge(event)  # written below in one executemany, not row by row
-    session.execute(update(EventRow), sealed)
+    seq, prev = head.seq, head.hash
+    for event in events:  # rows, not ORM objects: a pass is one SELECT and one executemany
+        seq += 1
+        digest = _digest(prev, seq, event)
+        sealed.append({"_seq": event.seq, "_chain": seq, "_prev": prev, "_hash": digest})
+        prev = digest
+    session.connection().execute(_SEAL, sealed)
+    head.seq, head.hash = seq, prev
     log.debug("audit.sealed", events=len(events), head_seq=head.seq)
     return len(events)
 
