@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import structlog
+from pydantic_core import to_json
 
 from adapters.platform.client import PlatformClient
 from adapters.platform.config import PlatformConfig
@@ -217,7 +218,7 @@ def callback_payload(note: OutboundNote, base_url: str | None = None) -> dict[st
         "department_id": note.department_id,
         "department_name": note.department_name,
         "about_department_id": note.about_department_id,
-        "message": note.message.model_dump(mode="json"),
+        "message": note.message,  # serialized by encode_payload (pydantic-core, in Rust)
         "deadlines": {
             "claim_due": note.claim_due.isoformat() if note.claim_due else None,
             "objection_due": note.objection_due.isoformat() if note.objection_due else None,
@@ -238,8 +239,9 @@ def action_links(note: OutboundNote, base_url: str | None = None) -> dict[str, s
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON (the exact bytes that are signed and sent)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (the exact bytes that are signed and sent); models inside are
+    serialized as ``model_dump(mode="json")`` would, without the intermediate dicts."""
+    return to_json(payload)
 
 
 def _refuse_offline(note: OutboundNote, bound: Any) -> None:
