@@ -3,7 +3,6 @@ message as the ledger holds it, whether it comes from the cache or from the ledg
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from hub.core.codec import message_from_json
@@ -53,14 +52,6 @@ def test_the_cache_is_bounded_least_recently_remembered_first_out() -> None:
     assert list(cache._entries) == [a.message_id, c.message_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hub/core/hub.py Hub._accept_batch remembers every message of the batch, duplicates "
-        "too: a re-push with the same source id but other content replaces the cached message, "
-        "and the dispatcher sends that content, which the ledger never recorded"
-    ),
-)
 def test_a_duplicate_push_with_other_content_does_not_change_what_is_delivered(
     rig: Rig,
 ) -> None:
