@@ -87,7 +87,8 @@ TEMPLATE = {
     "recipients": ["scjg"],
     "source": {**SAMPLE["source"], "source_id": loadgen.PLACEHOLDER},
 }
-IN_FLIGHT = 64
+IN_FLIGHT = [64]
+"""Pushes outstanding at once in an unpaced run (``--inflight``)."""
 IDLE_TIMEOUT = 30.0
 MISSING = "未全部认领 not all claimed"
 
@@ -356,7 +357,7 @@ class Case:
 
 def spec(target: Target, fanout: int, pushes: int, **extra: Any) -> loadgen.Spec:
     departments = FANOUT3 if fanout == 3 else FANOUT1
-    settings: dict[str, Any] = {"inflight": IN_FLIGHT, "idle_timeout": IDLE_TIMEOUT, **extra}
+    settings: dict[str, Any] = {"inflight": IN_FLIGHT[0], "idle_timeout": IDLE_TIMEOUT, **extra}
     return loadgen.Spec(
         targets=target.urls,
         sender_token=target.tokens[SENDER],
@@ -595,7 +596,7 @@ def report(bench: Bench) -> bool:
     size = len(json.dumps(SAMPLE, ensure_ascii=False).encode())
     print(
         f"\nend to end, {args.pushes} pushes × {args.runs} run(s) (medians), message ~{size} B, "
-        f"open-loop generator in its own process ({IN_FLIGHT} in flight unless paced), "
+        f"open-loop generator in its own process ({IN_FLIGHT[0]} in flight unless paced), "
         f"hubs as {HUB_MODES[HUB_MODE['mode']]}"
     )
     print(
@@ -723,10 +724,14 @@ def main() -> None:
         help="cli: hub run / hub api + hub worker processes (default when hub --help lists "
         "them); service: build_service + uvicorn in a child process",
     )
+    parser.add_argument(
+        "--inflight", type=int, default=64, help="pushes outstanding at once (unpaced runs)"
+    )
     parser.add_argument("--rss-every", type=int, default=10_000, help="backfill: RSS sample step")
     args = parser.parse_args()
     args.pushes = args.pushes or (500 if args.quick else 2000)
     args.runs = args.runs or (1 if args.quick else 3)
+    IN_FLIGHT[0] = args.inflight
     HUB_MODE["mode"] = args.hub_mode or ("cli" if hub_has_split() else "service")
     if args.quick:
         args.raw_messages = min(args.raw_messages, 5000)
