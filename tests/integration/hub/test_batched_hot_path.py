@@ -34,7 +34,7 @@ from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
 from tests.support.ledgers import ledger_url
 from tests.unit.core.conftest import TZ, FakeChannel, RecordingBus, Rig, make_rig, message
-from tests.unit.core.held_batch import in_one_batch
+from tests.unit.core.held_batch import EarlyAnswers, in_one_batch
 
 __all__ = ["ledger_url"]  # the fixture, imported for its tests
 
@@ -263,7 +263,9 @@ async def test_concurrent_pushes_are_group_committed(rig: Rig) -> None:
         accepted = await rig.hub.accept_async(m)
         return accepted, _committed(rig, {"message_id": m.message_id})
 
-    answers = await asyncio.gather(*(push(m) for m in batch))
+    with EarlyAnswers(rig.hub.commits, rig.db.engine) as watch:
+        answers = await asyncio.gather(*(push(m) for m in batch))
+    assert watch.violations == [] and len(watch.futures) == len(batch)
     assert answers == [(Accepted(m.message_id, duplicate=False), True) for m in batch]
     assert 1 <= rig.hub.commits.batches - before < len(batch)
     assert all(rig.bus.seen_committed)  # type: ignore[attr-defined]

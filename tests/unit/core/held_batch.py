@@ -1,14 +1,16 @@
-"""Group commit made deterministic for tests: requests submitted while the writer is held in a
-transaction of its own all go into the next batch, one transaction."""
+"""Group commit under test: requests submitted while the writer is held in a transaction of its
+own all go into the next batch (one transaction); answers watched against the commits."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from hub.core.group_commit import GroupCommit, Work
@@ -54,3 +56,35 @@ async def in_one_batch(
     results: list[Any] = await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.wrap_future(held)
     return results
+
+
+class EarlyAnswers:
+    """Watches a group commit: at the start of every COMMIT on ``engine``, no request may be
+    answered that was not committed before (``GroupCommit.requests`` counts the committed)."""
+
+    def __init__(self, commits: GroupCommit, engine: Engine) -> None:
+        self.commits, self.engine = commits, engine
+        self.futures: list[concurrent.futures.Future[Any]] = []
+        self.violations: list[tuple[int, int]] = []  # (answered, committed) at a COMMIT
+        self._committed_before = commits.requests
+        self._submit = commits.submit
+
+    def __enter__(self) -> EarlyAnswers:
+        self.commits.submit = self._watched_submit  # type: ignore[method-assign]
+        event.listen(self.engine, "commit", self._on_commit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "commit", self._on_commit)
+        self.commits.submit = self._submit  # type: ignore[method-assign]
+
+    def _watched_submit(self, work: Work[Any, Any], item: Any) -> concurrent.futures.Future[Any]:
+        future = self._submit(work, item)
+        self.futures.append(future)
+        return future
+
+    def _on_commit(self, _conn: Any) -> None:
+        answered = sum(f.done() for f in list(self.futures))
+        committed = self.commits.requests - self._committed_before
+        if answered > committed:
+            self.violations.append((answered, committed))

@@ -19,7 +19,7 @@ from hub.core.states import ClaimState
 from hub.ledger.schema import ClaimRow, DeliveryRow, MessageRow
 from hub.message import CanonicalMessage, Channel
 from tests.unit.core.conftest import Rig, message
-from tests.unit.core.held_batch import in_one_batch
+from tests.unit.core.held_batch import EarlyAnswers, in_one_batch
 
 pytestmark = pytest.mark.anyio
 
@@ -72,8 +72,11 @@ async def test_concurrent_pushes_share_transactions_each_answered_after_its_comm
         )
         return accepted
 
-    results = await asyncio.gather(*(push(m) for m in messages))
+    with EarlyAnswers(rig.hub.commits, rig.db.engine) as watch:
+        results = await asyncio.gather(*(push(m) for m in messages))
 
+    assert watch.violations == []  # nobody answered before the COMMIT of their batch
+    assert len(watch.futures) == len(messages)
     assert results == [Accepted(m.message_id, duplicate=False) for m in messages]
     assert seen_at_answer == {m.message_id: (True, True) for m in messages}
     batches = rig.hub.commits.batches - batches_before
@@ -112,7 +115,10 @@ async def test_concurrent_claims_share_transactions_each_with_its_own_answer(rig
             )
         return result
 
-    results = await asyncio.gather(*(claim(did) for did in ids))
+    with EarlyAnswers(rig.hub.commits, rig.db.engine) as watch:
+        results = await asyncio.gather(*(claim(did) for did in ids))
+
+    assert watch.violations == [] and len(watch.futures) == len(ids)
 
     assert [r.delivery_id for r in results] == ids
     assert {(r.state, r.late, r.note_zh) for r in results} == {
