@@ -5,6 +5,7 @@ published), and a request whose work fails spoils nothing for the others."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -18,8 +19,9 @@ from hub.core.ids import delivery_id
 from hub.core.states import ClaimState
 from hub.ledger.schema import ClaimRow, DeliveryRow, MessageRow
 from hub.message import CanonicalMessage, Channel
+from tests.support.waits import scaled
 from tests.unit.core.conftest import Rig, message
-from tests.unit.core.held_batch import EarlyAnswers, in_one_batch
+from tests.unit.core.held_batch import EarlyAnswers, WriterGate, in_one_batch
 
 pytestmark = pytest.mark.anyio
 
@@ -204,3 +206,37 @@ async def test_a_refusal_in_a_batch_is_answered_and_spoils_nothing(rig: Rig) -> 
     # refused inside the batch: the transaction is not run again for each request
     assert rig.hub.commits.batches - batches_before == 2  # the gate's, then the claims'
     assert commits[0] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "hub/core/group_commit.py GroupCommit._commit: the future of a request whose caller "
+        "was cancelled (a client gone) is cancelled too; set_result on it raises "
+        "InvalidStateError in the writer thread, which dies: the rest of the batch and every "
+        "later request are never answered"
+    ),
+)
+async def test_a_caller_that_gives_up_spoils_nothing_for_the_others(rig: Rig) -> None:
+    gate = WriterGate()
+    held = rig.hub.commits.submit(gate.work, None)
+    assert await asyncio.to_thread(gate.entered.wait, scaled(10))
+    messages = [approval(f"gc-cancel-{i}") for i in range(3)]
+    tasks = [asyncio.ensure_future(rig.hub.accept_async(m)) for m in messages]
+    deadline = time.monotonic() + scaled(10)
+    while rig.hub.commits._queue.qsize() < len(tasks):  # test-only peek at the writer's queue
+        assert time.monotonic() < deadline, "the requests were never queued"
+        await asyncio.sleep(0)  # a turn of the loop for the tasks to submit, not a wait
+    tasks[1].cancel()  # the client of the second push went away
+    gate.released.set()
+    await asyncio.wrap_future(held)
+
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=scaled(5))
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert [done[0], done[2]] == [
+        Accepted(messages[0].message_id, duplicate=False),
+        Accepted(messages[2].message_id, duplicate=False),
+    ]
+    # and the writer still serves (the cancelled push was committed all the same)
+    later = await asyncio.wait_for(rig.hub.accept_async(messages[1]), timeout=scaled(5))
+    assert later == Accepted(messages[1].message_id, duplicate=True)
