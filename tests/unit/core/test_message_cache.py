@@ -3,6 +3,7 @@ message as the ledger holds it, whether it comes from the cache or from the ledg
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from hub.core.codec import message_from_json
@@ -68,3 +69,20 @@ def test_a_duplicate_push_with_other_content_does_not_change_what_is_delivered(
     rig.drain()
     (note,) = rig.channels[Channel.PLATFORM].notes
     assert note.message.subject == first.subject  # what the ledger holds, not the re-push
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "hub/core/message_cache.py MessageCache.load iterates message_ids twice (once for the "
+        "cached ones, once for the missing): an iterator, which its Iterable[str] signature "
+        "admits, is spent by the first pass, so nothing is read from the ledger"
+    ),
+)
+def test_load_reads_what_it_does_not_hold_from_any_iterable(rig: Rig) -> None:
+    m = message(APPROVAL, recipients=["scjg"], source__source_id="mc-iter")
+    rig.hub.accept(m)
+    cache = MessageCache()
+    with rig.db.read() as s:
+        found = cache.load(s, iter([m.message_id]))
+    assert found == {m.message_id: m}
