@@ -19,6 +19,7 @@ back to the canonical string and has a JSON schema of type ``string``.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -82,9 +83,16 @@ class DeadlineSpec:
 
     @classmethod
     def parse(cls, text: str) -> DeadlineSpec:
-        """Parse one spec text (see the module docstring); raise CalendarError if malformed."""
+        """Parse one spec text (see the module docstring); raise CalendarError if malformed.
+        Specs are immutable: the same text gives the same (cached) spec."""
         if not isinstance(text, str):
             raise _bad(repr(text))
+        if cls is DeadlineSpec:
+            return _parse_cached(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> DeadlineSpec:
         body = unicodedata.normalize("NFKC", text).strip().lower()
         if body in _SAME_DAY_WORDS:
             return cls("same_day", 0)
@@ -112,6 +120,11 @@ class DeadlineSpec:
     def whole_days(self) -> bool:
         """True when the spec is a whole number of working days (uses the whole-day rule)."""
         return self.kind == "working_days" and self.half_days % 2 == 0
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(text: str) -> DeadlineSpec:
+    return DeadlineSpec._parse(text)
 
 
 def _half_days(text: str, number: str) -> int:

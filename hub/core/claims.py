@@ -24,7 +24,7 @@ from hub.core.api import ActionResult
 from hub.core.deadline_plan import cancel_timers
 from hub.core.states import CLAIM_TIMERS, ClaimState, ObjectionState, ReplyState
 from hub.errors import ActionError, ForbiddenError, NotFoundError, StateConflictError
-from hub.ledger.batch import NewJob, Writes, ids_in
+from hub.ledger.batch import NewJob, Writes, among
 from hub.ledger.events import delivery_event
 from hub.ledger.schema import ClaimRow, DeliveryRow, ObjectionRow, ReplyRow, TimerRow
 from hub.message import Channel
@@ -99,7 +99,7 @@ def _lock_for_claims(session: Session, ids: Sequence[str]) -> dict[str, dict[str
     columns = [_DELIVERIES.c[name] for name in _CLAIM_COLUMNS]
     query = (
         select(*columns)
-        .where(_DELIVERIES.c.delivery_id.in_(ids_in(ids)))
+        .where(among(session, _DELIVERIES.c.delivery_id, ids))
         .order_by(_DELIVERIES.c.delivery_id)
         .with_for_update()
     )

@@ -35,7 +35,7 @@ from hub.core.notes import build_note
 from hub.core.settle import Settler
 from hub.errors import DeliveryError
 from hub.ledger import leases
-from hub.ledger.batch import Publishable, ids_in
+from hub.ledger.batch import Publishable, among
 from hub.ledger.db import Database
 from hub.ledger.schema import DeliveryRow
 from hub.message import Channel
@@ -242,7 +242,7 @@ class Dispatcher:
 def _deliveries(session: Session, ids: list[str]) -> dict[str, DeliveryRow]:
     if not ids:
         return {}
-    query = select(DeliveryRow).where(DeliveryRow.delivery_id.in_(ids_in(ids)))
+    query = select(DeliveryRow).where(among(session, DeliveryRow.delivery_id, ids))
     return {d.delivery_id: d for d in session.scalars(query)}
 
 

@@ -135,7 +135,7 @@ class GroupCommit:
                 outcomes, jobs = self.db.retrying(lambda session: _run_all(session, requests))
         except Exception as exc:  # noqa: BLE001 - each request alone, so only the bad one fails
             if len(requests) == 1:
-                requests[0].future.set_exception(exc)
+                _answer(requests[0].future, exc)
                 return
             log.warning("group_commit.batch_failed", requests=len(requests), exc_info=True)
             for request in requests:
@@ -146,10 +146,18 @@ class GroupCommit:
         if jobs:
             self.publish(jobs)
         for request, outcome in zip(requests, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                request.future.set_exception(outcome)
-            else:
-                request.future.set_result(outcome)
+            _answer(request.future, outcome)
+
+
+def _answer(future: concurrent.futures.Future[Any], outcome: Any) -> None:
+    """Answer a request, unless its caller gave up (a client gone): its work is committed
+    anyway, and nobody waits for the answer."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _run_all(session: Session, requests: list[_Request]) -> tuple[list[Any], list[NewJob]]:

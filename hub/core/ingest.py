@@ -26,7 +26,7 @@ from hub.core.codec import message_to_json
 from hub.core.routing_stage import record_routing
 from hub.core.states import MessageState
 from hub.errors import FieldProblem, RoutingError
-from hub.ledger.batch import NewJob, Writes
+from hub.ledger.batch import NewJob, Writes, among
 from hub.ledger.db import Database
 from hub.ledger.events import append_event
 from hub.ledger.schema import MessageRow, QuarantineRow
@@ -125,7 +125,7 @@ def _insert_new(
         return set()
     known = set(
         session.scalars(
-            select(_MESSAGES.c.message_id).where(_MESSAGES.c.message_id.in_(sorted(candidates)))
+            select(_MESSAGES.c.message_id).where(among(session, _MESSAGES.c.message_id, candidates))
         )
     )
     rows = []

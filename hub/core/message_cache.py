@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.codec import message_from_json
+from hub.ledger.batch import among
 from hub.ledger.schema import MessageRow
 from hub.message import CanonicalMessage
 
@@ -46,7 +47,7 @@ class MessageCache:
         if missing:
             rows = session.execute(
                 select(MessageRow.message_id, MessageRow.payload).where(
-                    MessageRow.message_id.in_(sorted(missing))
+                    among(session, MessageRow.message_id, missing)
                 )
             )
             loaded = {row.message_id: message_from_json(row.payload) for row in rows}

@@ -32,7 +32,7 @@ from hub.core.decide import DeadLetter, Delivered, FallBack, RetryAt, RetryPolic
 from hub.core.jobs import DeliverJob, note_job
 from hub.core.states import TransportState
 from hub.errors import DeliveryError
-from hub.ledger.batch import Publishable, Writes, ids_in
+from hub.ledger.batch import Publishable, Writes, among
 from hub.ledger.events import delivery_event
 from hub.ledger.outbox import enqueue
 from hub.ledger.schema import AttemptRow, DeliveryRow, MessageRow, OutboxRow, TimerRow
@@ -370,7 +370,7 @@ def _lock_rows(session: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]
         return {}
     query = (
         select(_DELIVERIES)
-        .where(_DELIVERIES.c.delivery_id.in_(ids_in(ids)))
+        .where(among(session, _DELIVERIES.c.delivery_id, ids))
         .order_by(_DELIVERIES.c.delivery_id)
         .with_for_update()
     )
@@ -382,7 +382,7 @@ def _armed(session: Session, ids: Sequence[str]) -> set[str]:
     general path, which reuses their rows."""
     if not ids:
         return set()
-    query = select(TimerRow.delivery_id).where(TimerRow.delivery_id.in_(ids_in(ids))).distinct()
+    query = select(TimerRow.delivery_id).where(among(session, TimerRow.delivery_id, ids)).distinct()
     return set(session.scalars(query))
 
 

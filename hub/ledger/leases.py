@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 import structlog
-from sqlalchemy import ColumnElement, and_, or_, tuple_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.orm import Session
 
+from hub.ledger.batch import among, pairs_among
 from hub.ledger.schema import OutboxRow
 
 log = structlog.get_logger(__name__)
@@ -49,7 +50,7 @@ def take_many(
     result = session.execute(
         update(OutboxRow)
         .where(
-            OutboxRow.id.in_(sorted(set(outbox_ids))),
+            among(session, OutboxRow.id, outbox_ids),
             OutboxRow.done_at.is_(None),
             or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now),
         )
@@ -67,7 +68,7 @@ def settle_many(session: Session, tokens: Mapping[int, int], *, now: dt.datetime
     result = session.execute(
         update(OutboxRow)
         .where(
-            tuple_(OutboxRow.id, OutboxRow.attempts).in_(sorted(tokens.items())),
+            pairs_among(session, OutboxRow.id, OutboxRow.attempts, tokens.items()),
             OutboxRow.done_at.is_(None),
         )
         .values(done_at=now)
@@ -103,7 +104,7 @@ def renew_many(
     result = session.execute(
         update(OutboxRow)
         .where(
-            tuple_(OutboxRow.id, OutboxRow.attempts).in_(sorted(tokens.items())),
+            pairs_among(session, OutboxRow.id, OutboxRow.attempts, tokens.items()),
             OutboxRow.done_at.is_(None),
         )
         .values(lease_until=now + dt.timedelta(seconds=seconds))

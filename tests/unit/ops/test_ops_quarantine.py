@@ -206,7 +206,8 @@ def test_handoff_leaves_jobs_for_the_running_hubs_relay(sqlite_rig: Rig) -> None
     assert hand_over(rig.db, bus) == 1 and bus.outbox_ids == []
     with rig.db.transaction() as s:
         row = s.get(OutboxRow, outbox_id)
-        assert row is not None and (row.queue, row.published_at) == ("hub.route", None)
+        # routed at ingest: the push job itself, left unpublished for the running hub
+        assert row is not None and (row.queue, row.published_at) == ("hub.deliver.platform", None)
     assert rig.hub.relay() == 1  # the running hub publishes it on its next pass
 
 

@@ -6,6 +6,7 @@ import hashlib
 
 from sqlalchemy import select
 
+from hub.core.tokens import TokenCache
 from hub.ledger.schema import EventRow
 from hub.ops.tokens import list_tokens, revoke
 from tests.unit.core.conftest import Rig
@@ -13,6 +14,7 @@ from tests.unit.core.conftest import Rig
 
 def test_issue_authenticate_revoke(sqlite_rig: Rig) -> None:
     hub, now = sqlite_rig.hub, sqlite_rig.clock.now()
+    hub.tokens = TokenCache(0)  # the ledger side; the cache's own delay: test_token_cache.py
     platform = hub.issue_token("scjg", "平台对接")
     mail = hub.issue_token("scjg", "邮件网关")
     other = hub.issue_token("zjj")
