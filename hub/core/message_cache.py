@@ -37,13 +37,14 @@ class MessageCache:
     def load(self, session: Session, message_ids: Iterable[str]) -> dict[str, CanonicalMessage]:
         """The messages of ``message_ids`` (those in the ledger): held ones at once, the
         others read in one query and remembered."""
+        wanted = set(message_ids)  # an iterator is read once
         found: dict[str, CanonicalMessage] = {}
         with self._lock:
-            for message_id in set(message_ids):
+            for message_id in wanted:
                 message = self._entries.get(message_id)
                 if message is not None:
                     found[message_id] = message
-        missing = set(message_ids) - set(found)
+        missing = wanted - set(found)
         if missing:
             rows = session.execute(
                 select(MessageRow.message_id, MessageRow.payload).where(
