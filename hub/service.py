@@ -12,7 +12,11 @@ each handles batches, and deliveries of a batch are sent concurrently: scale wit
 ``HUB_RELAY_INTERVAL`` (seconds between outbox relay passes, default 0.5),
 ``HUB_MAX_JOB_ATTEMPTS`` (times a job is taken without completing before the relay quarantines
 it, default 10; see ``hub/core/relay.py``) and
-``HUB_RETRY_ROUND_WAIT`` (first wait between durable delivery retry rounds, default 60 s).
+``HUB_RETRY_ROUND_WAIT`` (first wait between durable delivery retry rounds, default 60 s);
+``HUB_TOKEN_CACHE_SECONDS`` (how long a valid API token is remembered, default 10: a revoked
+token stops working within that time in every process; 0 turns the cache off);
+``HUB_CALLBACKS_IN_FLIGHT`` / ``HUB_CALLBACKS_PER_DEPARTMENT`` (platform callbacks in flight per
+process in all / per department, default 64 / 4).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from adapters.email.trust import Directory
 from adapters.email.watcher import MailWatcher
 from adapters.paper import PaperAdapter, PaperConfig
 from adapters.platform import PlatformAdapter, create_app
+from adapters.platform.config import PlatformConfig
 from hub.blobs import BlobStore
 from hub.bus import create_bus
 from hub.bus.base import Bus
@@ -70,6 +75,16 @@ def redeliver_after() -> float:
 def _optional_seconds(name: str) -> float | None:
     """``name`` in seconds, or None when it is unset or empty (the caller derives a value)."""
     return _seconds(name, 0.0) if os.environ.get(name, "").strip() else None
+
+
+def _seconds_or_zero(name: str, default: float) -> float:
+    """``name`` in seconds, 0 allowed (it turns the feature off)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw in ("0", "0.0"):
+        return 0.0
+    return _seconds(name, default)
 
 
 def _count(name: str, default: int) -> int:
@@ -112,6 +127,15 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("HUB_BLOB_DIR", "var/blobs"))
     )
     email: EmailConfig | None = field(default_factory=EmailConfig.from_env)
+    token_cache_seconds: float = field(
+        default_factory=lambda: _seconds_or_zero("HUB_TOKEN_CACHE_SECONDS", 10.0)
+    )
+    platform: PlatformConfig = field(
+        default_factory=lambda: PlatformConfig(
+            max_in_flight=_count("HUB_CALLBACKS_IN_FLIGHT", 64),
+            max_in_flight_per_department=_count("HUB_CALLBACKS_PER_DEPARTMENT", 4),
+        )
+    )
 
 
 @dataclass
@@ -195,6 +219,7 @@ def build_service(
         clock=clock,
         adapters=adapters or default_adapters(settings, clock),
         retry=settings.retry,
+        token_cache_seconds=settings.token_cache_seconds,
     )
     runtime = HubRuntime(hub, bus_factory, settings.runtime)
     app = create_app(hub, clock=hub.clock)
@@ -211,7 +236,7 @@ def default_adapters(settings: Settings, clock: Clock) -> dict[Channel, ChannelA
     """The channels this build delivers on: platform and paper always, email when configured
     (``HUB_SMTP_URL``); self-built systems are not built yet."""
     adapters: dict[Channel, ChannelAdapter] = {
-        Channel.PLATFORM: PlatformAdapter(clock=clock),
+        Channel.PLATFORM: PlatformAdapter(settings.platform, clock=clock),
         Channel.PAPER: PaperAdapter(PaperConfig(spool_dir=settings.paper_spool)),
     }
     if settings.email is not None:

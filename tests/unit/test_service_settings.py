@@ -30,6 +30,28 @@ def test_the_environment_sets_workers_relay_interval_and_retry_wait(
     assert settings.retry.round_wait_initial == 2.5
 
 
+def test_the_token_cache_and_the_callback_bounds_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HUB_TOKEN_CACHE_SECONDS", "HUB_CALLBACKS_IN_FLIGHT"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    assert defaults.token_cache_seconds == 10.0
+    assert (defaults.platform.max_in_flight, defaults.platform.max_in_flight_per_department) == (
+        64,
+        4,
+    )
+    monkeypatch.setenv("HUB_TOKEN_CACHE_SECONDS", "0")  # off
+    monkeypatch.setenv("HUB_CALLBACKS_IN_FLIGHT", "16")
+    monkeypatch.setenv("HUB_CALLBACKS_PER_DEPARTMENT", "2")
+    settings = Settings()
+    assert settings.token_cache_seconds == 0.0
+    assert (settings.platform.max_in_flight, settings.platform.max_in_flight_per_department) == (
+        16,
+        2,
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
@@ -39,6 +61,9 @@ def test_the_environment_sets_workers_relay_interval_and_retry_wait(
         ("HUB_RELAY_INTERVAL", "-1", "HUB_RELAY_INTERVAL=-1.0: 须为正数"),
         ("HUB_DELIVER_WORKERS", "many", "HUB_DELIVER_WORKERS='many': 须为整数"),
         ("HUB_LEASE_SECONDS", "2m", "HUB_LEASE_SECONDS='2m': 须为秒数"),
+        ("HUB_TOKEN_CACHE_SECONDS", "-1", "HUB_TOKEN_CACHE_SECONDS=-1.0: 须为正数"),
+        ("HUB_CALLBACKS_IN_FLIGHT", "0", "HUB_CALLBACKS_IN_FLIGHT=0: 须至少为 1"),
+        ("HUB_CALLBACKS_PER_DEPARTMENT", "x", "HUB_CALLBACKS_PER_DEPARTMENT='x': 须为整数"),
     ],
 )
 def test_a_value_that_cannot_work_is_refused_with_its_name(
