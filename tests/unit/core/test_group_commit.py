@@ -208,15 +208,6 @@ async def test_a_refusal_in_a_batch_is_answered_and_spoils_nothing(rig: Rig) -> 
     assert commits[0] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hub/core/group_commit.py GroupCommit._commit: the future of a request whose caller "
-        "was cancelled (a client gone) is cancelled too; set_result on it raises "
-        "InvalidStateError in the writer thread, which dies: the rest of the batch and every "
-        "later request are never answered"
-    ),
-)
 async def test_a_caller_that_gives_up_spoils_nothing_for_the_others(rig: Rig) -> None:
     gate = WriterGate()
     held = rig.hub.commits.submit(gate.work, None)

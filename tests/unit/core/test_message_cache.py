@@ -3,7 +3,6 @@ message as the ledger holds it, whether it comes from the cache or from the ledg
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from hub.core.codec import message_from_json
@@ -71,14 +70,6 @@ def test_a_duplicate_push_with_other_content_does_not_change_what_is_delivered(
     assert note.message.subject == first.subject  # what the ledger holds, not the re-push
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hub/core/message_cache.py MessageCache.load iterates message_ids twice (once for the "
-        "cached ones, once for the missing): an iterator, which its Iterable[str] signature "
-        "admits, is spent by the first pass, so nothing is read from the ledger"
-    ),
-)
 def test_load_reads_what_it_does_not_hold_from_any_iterable(rig: Rig) -> None:
     m = message(APPROVAL, recipients=["scjg"], source__source_id="mc-iter")
     rig.hub.accept(m)
