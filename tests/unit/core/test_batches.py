@@ -11,7 +11,6 @@ from sqlalchemy import event, func, select
 from structlog.testing import capture_logs
 
 from hub.channels import OutboundNote, Receipt
-from hub.core import dispatch as dispatch_module
 from hub.core import hub as hub_module
 from hub.core import settle as settle_module
 from hub.ledger.schema import DeliveryRow, OutboxRow
