@@ -3,7 +3,8 @@
 Features
     * Inbound: departments (or the platform) push over HTTP (:func:`create_app`): the canonical
       message JSON at ``POST /messages``, or the platform's own flat format at
-      ``POST /platform/messages`` (``normalize.py`` documents it: 审批信息, 监管信息). Bearer
+      ``POST /platform/messages`` (``normalize.py`` documents it: 审批信息, 监管信息), or up to 500
+      canonical messages at ``POST /messages:batch`` (one transaction, a result each). Bearer
       token per department; a department pushes only in its own name (spoofing → 403). Invalid
       or unroutable input is answered with every problem in Chinese and English and quarantined
       in the hub, never dropped.
@@ -28,11 +29,12 @@ Config keys (:class:`PlatformConfig`, unknown keys rejected)
 How claims are detected
     Claims come back through the API, not by polling: the department's system (or liaison
     officer) calls ``POST /deliveries/{id}/claim`` (also ``/objection`` and ``/reply``) with its
-    token; the API hands it to ``HubApi.claim``, which owns claim states and deadlines. The
+    token; the API hands it to ``HubApi.claim_async``, which owns claim states and deadlines. The
     adapter never decides whether a claim is late or due.
 
 Files: ``adapter.py`` (the ``ChannelAdapter``), ``normalize.py`` (pure), ``client.py`` (the only
-module importing aiohttp), ``config.py``, ``api.py`` and ``api_schema.py`` (the HTTP API).
+module importing aiohttp), ``config.py``, ``api.py``, ``api_ingest.py`` and ``api_schema.py``
+(the HTTP API; endpoints are ``async def`` on the hub's group-committed async calls).
 """
 
 from adapters.platform.adapter import PlatformAdapter
