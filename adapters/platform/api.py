@@ -339,12 +339,12 @@ async def claim(
     delivery_id: DeliveryId,
     department: Department,
     body: Annotated[ClaimIn | None, Body()] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     actor = _actor(body.actor if body else None, department)
     result = await _hub(request).claim_async(
         delivery_id, department_id=department, actor=actor, channel=PLATFORM
     )
-    return result.to_json()
+    return JSONResponse(result.to_json())
 
 
 @deliveries.post("/objection", summary="提出异议 / object", responses=ACTION_OK)
