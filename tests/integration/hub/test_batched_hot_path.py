@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from structlog.testing import capture_logs
 
 from hub.core.api import Accepted, ActionResult
 from hub.core.deadline_plan import plan_deadlines
+from hub.core.hub import Hub
 from hub.core.ids import delivery_id
+from hub.core.ingest import accept_batch
 from hub.core.settle import Settler
 from hub.core.states import ClaimState, MessageState, TransportState
 from hub.errors import ForbiddenError, NotFoundError, RoutingError
+from hub.ledger.db import Database
 from hub.ledger.schema import (
     ClaimRow,
     DeliveryRow,
@@ -33,6 +37,7 @@ from hub.ledger.schema import (
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
 from tests.support.ledgers import ledger_url
+from tests.support.waits import scaled, wait_until
 from tests.unit.core.conftest import TZ, FakeChannel, RecordingBus, Rig, make_rig, message
 from tests.unit.core.held_batch import EarlyAnswers, in_one_batch
 
@@ -418,3 +423,44 @@ def expect_plan(rig: Rig, rows: Any, arrived: dt.datetime) -> None:
             (p.action.value, p.step): (p.due, None, None) for p in plan.timers
         }
         assert len(plan.timers) == 3
+
+
+# -- the same push through two processes at once --------------------------------------------
+
+
+def test_the_same_push_accepted_by_two_processes_at_once_is_one_message(rig: Rig) -> None:
+    m = approval("hp-two-processes")
+    other_db = Database(rig.db.url)
+    other = Hub(other_db, rig.hub.router, RecordingBus(), clock=rig.clock)  # type: ignore[arg-type]
+    answers: list[Accepted | RoutingError | BaseException] = []
+
+    def push_from_the_other_process() -> None:
+        try:
+            answers.extend(other.accept_many([m]))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            answers.append(exc)
+
+    try:
+        with rig.db.transaction() as session:  # this process inserts first, not yet committed
+            first, _jobs = accept_batch(session, rig.hub.router, [m], now=rig.clock.now())
+            thread = threading.Thread(target=push_from_the_other_process)
+            thread.start()
+            if rig.db.is_postgres:  # the other insert waits for this transaction
+                wait_until(lambda: lock_waits(other_db) > 0, 10, "the other insert waiting")
+        thread.join(scaled(30))
+        assert not thread.is_alive()
+    finally:
+        other.close()
+        other_db.dispose()
+
+    assert first == [Accepted(m.message_id, duplicate=False)]
+    assert answers == [Accepted(m.message_id, duplicate=True)]
+    with rig.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(MessageRow)) == 1
+    assert sorted(deliveries(rig)) == sorted(ids_of(m))
+    assert [e.type for e in events(rig)].count("message.received") == 1
+
+
+def lock_waits(db: Database) -> int:
+    with db.read() as s:
+        return int(s.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")) or 0)
