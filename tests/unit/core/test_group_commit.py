@@ -231,3 +231,22 @@ async def test_a_caller_that_gives_up_spoils_nothing_for_the_others(rig: Rig) ->
     # and the writer still serves (the cancelled push was committed all the same)
     later = await asyncio.wait_for(rig.hub.accept_async(messages[1]), timeout=scaled(5))
     assert later == Accepted(messages[1].message_id, duplicate=True)
+
+
+async def test_lists_of_pushes_sharing_a_batch_are_answered_each_its_own(rig: Rig) -> None:
+    a, b, c, d = (approval(f"gc-list-{i}") for i in range(4))
+    unknown = message(APPROVAL, recipients=["nobody"], source__source_id="gc-list-unknown")
+    first, second, alone = await in_one_batch(
+        rig.hub.commits,
+        [
+            rig.hub.accept_many_async([a, unknown, b]),
+            rig.hub.accept_many_async([c, a]),  # a: in the other list of the same batch
+            rig.hub.accept_async(d),
+        ],
+    )
+    assert isinstance(first, list) and isinstance(second, list)
+    assert first[0] == Accepted(a.message_id, duplicate=False)
+    assert type(first[1]).__name__ == "RoutingError" and first[2] == Accepted(b.message_id, False)
+    assert second == [Accepted(c.message_id, False), Accepted(a.message_id, duplicate=True)]
+    assert alone == Accepted(d.message_id, duplicate=False)
+    assert count(rig, MessageRow) == 4
