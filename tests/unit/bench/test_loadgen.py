@@ -19,6 +19,8 @@ sys.path.insert(0, str(BENCH))
 import e2e  # noqa: E402
 import loadgen  # noqa: E402
 
+from tests.support.waits import scaled  # noqa: E402
+
 PUSHES = 120
 
 
@@ -37,7 +39,8 @@ def run(lg: loadgen.Loadgen, url: str, **extra: Any) -> dict[str, Any]:
         template=e2e.TEMPLATE,
         pushes=PUSHES,
         inflight=16,
-        idle_timeout=1.5,  # how long a run waits without progress before it reports what is missing
+        # how long a run waits without progress before it reports what is missing
+        idle_timeout=scaled(1.5),
         **extra,
     )
     return lg.run(spec)
@@ -78,7 +81,7 @@ def test_batch_pushes_and_paced_runs(generator: loadgen.Loadgen) -> None:
     assert batched["accepted"] == batched["delivered"] == PUSHES
     assert not batched["batch_fallback"] and batched["never_claimed"] is None
     assert paced["claimed"] == PUSHES
-    assert paced["push_seconds"] >= (PUSHES - 1) / 400.0
+    assert paced["push_seconds"] >= (PUSHES - 1) / 400.0 - 0.002  # a timer may fire ~1 ms early
 
 
 def test_percentiles_nearest_rank() -> None:
