@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from hub.cli import app
+from hub.core.tokens import TokenCache
 from hub.errors import FieldProblem
 from hub.ledger.migrate import MIGRATIONS
 from hub.ledger.outbox import enqueue
@@ -294,18 +295,21 @@ def test_audit_verify(rig: Rig) -> None:
 
 def test_audit_verify_seals_what_no_running_hub_sealed(rig: Rig) -> None:
     rig.push(approval(1))  # type: ignore[arg-type]  # sealed by the rig, like a running hub
-    rig.hub.accept(approval(2))  # type: ignore[arg-type]  # one more event, not sealed yet
+    rig.hub.accept(approval(2))  # type: ignore[arg-type]  # received + routed, not sealed yet
     with rig.db.read() as s:
-        unsealed = s.scalars(select(EventRow.seq).where(EventRow.chain_seq.is_(None))).all()
-    assert len(unsealed) == 1
+        unsealed = s.scalars(
+            select(EventRow.seq).where(EventRow.chain_seq.is_(None)).order_by(EventRow.seq)
+        ).all()
+    assert len(unsealed) == 2
     payload = json.loads(run("audit", "verify", "--json").stdout)
-    assert (payload["ok"], payload["events"], payload["unsealed"]) == (True, 4, 0)
+    assert (payload["ok"], payload["events"], payload["unsealed"]) == (True, 5, 0)
     with rig.db.read() as s:
         assert s.scalar(select(EventRow.chain_seq).where(EventRow.seq == unsealed[0])) == 4
 
 
 # -- hub token ----------------------------------------------------------------------------------
 def test_token_issue_authenticate_revoke(sqlite_rig: Rig) -> None:
+    sqlite_rig.hub.tokens = TokenCache(0)  # the ledger side; the cache's delay: test_token_cache
     issued = run("token", "issue", "scjg", "--label", "平台对接")
     assert issued.exit_code == 0, issued.output
     token = issued.stdout.strip()
