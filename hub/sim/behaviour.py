@@ -20,8 +20,9 @@ Strict (unknown keys rejected); durations are ``30s``, ``15m``, ``2h``, ``1d`` (
           - {from: "2026-10-12T00:00", until: "2026-10-15T00:00", answer: 503}
         bounce: {after: 5m, reason: "550 5.1.1 user unknown"}   # pushes by email bounce
 
-``routed_after`` holds the push in the routing queue (a hub with a backlog). Naive instants are
-in the routing calendar's time zone. Errors carry zh and en (:class:`BehaviourError`).
+``routed_after`` holds the push in the hub's queue (a hub with a backlog) before it is sent.
+Naive instants are in the routing calendar's time zone. Errors carry zh and en
+(:class:`BehaviourError`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
@@ -105,6 +106,7 @@ class _Run:
         self.workdir = workdir
         self.bus = StubBus("stub://simulate")
         self.held: list[tuple[dt.datetime, int, str]] = []  # route jobs of a backlog
+        self.held_pushes: list[tuple[dt.datetime, int, dict[str, Any]]] = []  # push jobs of one
         self.pushed: list[Pushed] = []
         self.actions: list[ActionDone] = []
         self.tokens: dict[str, str] = {}
@@ -199,7 +201,7 @@ class _Run:
             busy += self._act(hub, client, now)
             busy += hub.relay()
             busy += self._route(hub, now)
-            busy += self._deliver(hub)
+            busy += self._deliver(hub, now)
             busy += self._tick(hub, now)
             if not busy:
                 return
@@ -276,16 +278,40 @@ class _Run:
             hub.handle_route_batch([(outbox_id, message_id) for _, outbox_id, message_id in ready])
         return len(ready)
 
-    def _deliver(self, hub: Hub) -> int:
-        items = take(self.bus, DELIVER_QUEUES)
-        jobs = [
-            (int(body["outbox_id"]), body)
-            for _q, body in items
-            if isinstance(body.get("outbox_id"), int)
-        ]
+    def _deliver(self, hub: Hub, now: dt.datetime) -> int:
+        """Hand the deliver jobs to the hub; a push of a message with ``routed_after`` waits in
+        the queue (a hub with a backlog) until then."""
+        release = self._releases(hub)
+        held = {h[1] for h in self.held_pushes}
+        jobs = []
+        for _q, body in take(self.bus, DELIVER_QUEUES):
+            outbox_id = body.get("outbox_id")
+            if not isinstance(outbox_id, int) or outbox_id in held:
+                continue
+            until = (
+                release.get(str(body.get("delivery_id"))) if body.get("purpose") == "push" else None
+            )
+            if until is not None and until > now:
+                self.held_pushes.append((until, outbox_id, body))
+                held.add(outbox_id)
+            else:
+                jobs.append((outbox_id, body))
+        ready = [h for h in self.held_pushes if h[0] <= now]
+        self.held_pushes = [h for h in self.held_pushes if h[0] > now]
+        jobs += [(outbox_id, body) for _, outbox_id, body in ready]
         if jobs:
             hub.handle_delivery_batch(jobs)
-        return len(items)
+        return len(jobs)
+
+    def _releases(self, hub: Hub) -> dict[str, dt.datetime]:
+        """When the pushes of each delayed message leave the backlog, by delivery id."""
+        out: dict[str, dt.datetime] = {}
+        for pushed in self.pushed:
+            if pushed.routed_after and pushed.message_id:
+                until = pushed.at + dt.timedelta(seconds=pushed.routed_after)
+                for view in hub.deliveries_of(pushed.message_id):
+                    out[view.delivery_id] = until
+        return out
 
     def _tick(self, hub: Hub, now: dt.datetime) -> int:
         fired = 0
@@ -316,6 +342,7 @@ class _Run:
                 ),
             ]
         candidates += [h[0] for h in self.held]
+        candidates += [h[0] for h in self.held_pushes]
         candidates += [e[0] for e in schedule]
         candidates += [self.desk.next_action()]
         candidates += self.desk.transitions()
