@@ -233,6 +233,17 @@ def healthy(url: str) -> bool:
         return False
 
 
+def report_errors(logs: Path) -> None:
+    """Every ``api.error`` / ``worker.failed`` / traceback a hub logged, on stderr (the logs
+    go with the temp dir): a case with errors says why."""
+    for log in sorted(logs.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        bad = [i for i, line in enumerate(lines) if "api.error" in line or "Traceback" in line
+               or "worker.failed" in line or "batch_failed" in line]  # fmt: skip
+        for i in bad[:3]:
+            print(f"  ! {log.name}: " + "\n    ".join(lines[i : i + 12])[:3000], file=sys.stderr)
+
+
 @contextmanager
 def hub_commands(database_url: str, broker_url: str, routing: str, n: int) -> Iterator[Target]:
     """``hub run`` (n = 1), or ``hub api`` + (n − 1) × ``hub worker``: the real entry points."""
@@ -259,7 +270,10 @@ def hub_commands(database_url: str, broker_url: str, routing: str, n: int) -> It
         if procs[0].poll() is not None:
             log = (tmp / f"{commands[0][0]}0.log").read_text(errors="replace")
             raise SystemExit(f"Hub 未能启动 (the hub did not start): {log[-800:]}")
-        yield Target([url], tokens, [p.pid for p in procs])
+        try:
+            yield Target([url], tokens, [p.pid for p in procs])
+        finally:
+            report_errors(tmp)
 
 
 @contextmanager

@@ -229,7 +229,7 @@ _ACTION_STATUS: tuple[tuple[type[ActionError], int, str], ...] = (
 _HTTP_ZH = {404: "接口不存在", 405: "不支持该请求方法"}
 
 
-def _on_error(request: Request, exc: Exception) -> JSONResponse:
+def on_error(request: Request, exc: Exception) -> JSONResponse:
     """ApiError as is; ActionError by subclass: 404, 403, 409 (else 422)."""
     if isinstance(exc, ApiError):
         return exc.response()
@@ -265,8 +265,8 @@ def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer ApiError, ActionError, validation and Starlette errors in the common JSON shape."""
-    app.add_exception_handler(ApiError, _on_error)
-    app.add_exception_handler(ActionError, _on_error)
+    app.add_exception_handler(ApiError, on_error)
+    app.add_exception_handler(ActionError, on_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
 
