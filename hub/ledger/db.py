@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
+from pydantic_core import from_json, to_json
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,10 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/hub.db"
+JSON_CODEC: dict[str, Any] = {  # JSON columns through pydantic-core (Rust): ~3× json's speed
+    "json_serializer": lambda value: to_json(value).decode("utf-8"),
+    "json_deserializer": from_json,
+}
 
 
 def database_url() -> str:
@@ -37,15 +42,18 @@ def make_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=10, max_overflow=10)  # no pre-ping: a dropped
-    # connection fails its one transaction (the outbox retries the work) and is replaced
+    # no pre-ping: a dropped connection fails its one transaction (the outbox retries the
+    # work) and is replaced
+    return create_engine(url, pool_size=10, max_overflow=10, **JSON_CODEC)
 
 
 def _sqlite_engine(url: str) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
