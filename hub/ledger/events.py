@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from hub.ledger.batch import event_values
 from hub.ledger.schema import AuditHeadRow, DeliveryRow, EventRow
 
 log = structlog.get_logger(__name__)
@@ -105,14 +106,16 @@ def append_event(
 ) -> EventRow:
     """Append one event in the caller's transaction; the sealer chains it after commit."""
     event = EventRow(
-        at=at,
-        type=type,
-        message_id=message_id,
-        delivery_id=delivery_id,
-        department_id=department_id,
-        actor=actor,
-        channel=channel,
-        data=data or {},
+        **event_values(
+            type,
+            at=at,
+            actor=actor,
+            message_id=message_id,
+            delivery_id=delivery_id,
+            department_id=department_id,
+            channel=channel,
+            data=data,
+        )
     )
     session.add(event)
     return event

@@ -13,6 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import structlog
 from sqlalchemy import ColumnElement, and_, or_, update
@@ -63,6 +64,11 @@ def take_many(
 
 def settle_many(session: Session, tokens: Mapping[int, int], *, now: dt.datetime) -> set[int]:
     """``settle`` for several rows in one statement: the rows whose token still held."""
+    return _update_held(session, tokens, done_at=now)
+
+
+def _update_held(session: Session, tokens: Mapping[int, int], **values: Any) -> set[int]:
+    """Set ``values`` on the rows whose token still holds (one statement); their ids."""
     if not tokens:
         return set()
     result = session.execute(
@@ -71,7 +77,7 @@ def settle_many(session: Session, tokens: Mapping[int, int], *, now: dt.datetime
             pairs_among(session, OutboxRow.id, OutboxRow.attempts, tokens.items()),
             OutboxRow.done_at.is_(None),
         )
-        .values(done_at=now)
+        .values(**values)
         .returning(OutboxRow.id)
         .execution_options(synchronize_session=False)
     )
@@ -99,19 +105,7 @@ def renew_many(
     session: Session, tokens: Mapping[int, int], *, now: dt.datetime, seconds: float
 ) -> set[int]:
     """``renew`` for several rows in one statement: the rows whose token still held."""
-    if not tokens:
-        return set()
-    result = session.execute(
-        update(OutboxRow)
-        .where(
-            pairs_among(session, OutboxRow.id, OutboxRow.attempts, tokens.items()),
-            OutboxRow.done_at.is_(None),
-        )
-        .values(lease_until=now + dt.timedelta(seconds=seconds))
-        .returning(OutboxRow.id)
-        .execution_options(synchronize_session=False)
-    )
-    return {int(i) for i in result.scalars()}
+    return _update_held(session, tokens, lease_until=now + dt.timedelta(seconds=seconds))
 
 
 def settle(session: Session, outbox_id: int, token: int, *, now: dt.datetime) -> bool:
