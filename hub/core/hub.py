@@ -39,7 +39,7 @@ from hub.errors import FieldProblem, RoutingError
 from hub.ledger.batch import NewJob, Publishable
 from hub.ledger.db import Database
 from hub.ledger.events import append_event, seal_events
-from hub.ledger.outbox import record_error
+from hub.ledger.outbox import record_error, unmark_published
 from hub.ledger.schema import ApiTokenRow, DeliveryRow
 from hub.message import CanonicalMessage, Channel
 from hub.routing.router import Router
@@ -86,6 +86,17 @@ class Hub:
             self.bus.publish_many(items)
         except Exception as exc:  # noqa: BLE001 - any bus failure: the relay republishes
             log.warning("bus.publish_deferred", jobs=len(items), error=str(exc))
+            self._unpublished([int(body["outbox_id"]) for _, body in items])
+
+    def _unpublished(self, outbox_ids: list[int]) -> None:
+        """Mark jobs whose fast-path publish failed as never published: the relay's next pass
+        (``HUB_RELAY_INTERVAL``) sends them, not the lost-job pass ``HUB_REDELIVER_AFTER``
+        later. Should this fail too, that later pass still finds them."""
+        try:
+            with self.db.transaction() as session:
+                unmark_published(session, outbox_ids)
+        except Exception:  # noqa: BLE001 - only sooner; the relay finds them anyway
+            log.warning("bus.unpublish_failed", jobs=len(outbox_ids), exc_info=True)
 
     def relay(self, policy: RelayPolicy | None = None) -> int:
         """One outbox relay pass (``hub.core.relay``): publish due jobs, republish lost ones,

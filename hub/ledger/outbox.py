@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from hub.ledger.batch import among
 from hub.ledger.leases import take
 from hub.ledger.schema import Instant, OutboxRow
 
@@ -91,6 +92,21 @@ def release(session: Session, outbox_id: int, *, available_at: dt.datetime) -> N
         .values(available_at=available_at, lease_until=None, published_at=None, publishes=0)
         .execution_options(synchronize_session=False)
     )
+
+
+def unmark_published(session: Session, ids: Sequence[int]) -> None:
+    """Open rows whose publish failed after all: back to never published (one statement)."""
+    if ids:
+        session.execute(
+            update(OutboxRow)
+            .where(
+                among(session, OutboxRow.id, ids),
+                OutboxRow.done_at.is_(None),
+                OutboxRow.publishes > 0,
+            )
+            .values(published_at=None, publishes=OutboxRow.publishes - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def unpublished_rows(session: Session, *, now: dt.datetime, limit: int) -> list[OutboxRow]:
