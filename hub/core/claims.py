@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Table, bindparam, literal_column, select, update
@@ -116,7 +116,7 @@ def _claim_one(
             f"没有这条推送记录 {request.delivery_id}", f"no delivery {request.delivery_id!r}"
         )
     _check_owner(row["department_id"], request.department_id)
-    now = max(request.at, row["delivered_at"]) if row["delivered_at"] else request.at
+    now = _not_before_delivery(row["delivered_at"], request.at)
     state = row["claim_state"]
     if state in (ClaimState.CLAIMED, ClaimState.CLAIMED_LATE):
         late = state is ClaimState.CLAIMED_LATE
@@ -176,7 +176,22 @@ _CANCEL_CLAIM_TIMERS = (
 )
 
 
-def _refused(writes: Writes, action: str, request: ClaimRequest, exc: ActionError) -> None:
+class _Acting(Protocol):
+    """What a refusal records of a request (a claim, objection or reply)."""
+
+    @property
+    def delivery_id(self) -> str: ...
+    @property
+    def department_id(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def at(self) -> dt.datetime: ...
+
+
+def _refused(writes: Writes, action: str, request: _Acting, exc: ActionError) -> None:
     writes.event(
         f"{action}.refused",
         at=request.at,
@@ -246,7 +261,7 @@ def object_to(
     now: dt.datetime,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
-    now = _not_before_delivery(row, now)
+    now = _not_before_delivery(row.delivered_at, now)
     if row.objection_state == ObjectionState.NONE:
         raise StateConflictError("该类推送未设异议期", "this delivery has no objection window")
     if row.objection_state == ObjectionState.DEEMED_ACCEPTED or (
@@ -288,7 +303,7 @@ def reply(
     reply_message_id: str | None = None,
 ) -> ActionResult:
     row = load_for_action(session, delivery_id, department_id)
-    now = _not_before_delivery(row, now)
+    now = _not_before_delivery(row.delivered_at, now)
     if row.reply_state == ReplyState.DEEMED_AGREED:
         raise StateConflictError(
             f"回复期已于 {display_instant(row.reply_due)} 届满，视为同意",
@@ -322,10 +337,10 @@ def reply(
     )
 
 
-def _not_before_delivery(row: DeliveryRow, at: dt.datetime) -> dt.datetime:
+def _not_before_delivery(delivered_at: dt.datetime | None, at: dt.datetime) -> dt.datetime:
     """A department cannot act on a push before it arrived: a clock behind (a mail server's
     stamp) is raised to the delivery instant."""
-    return max(at, row.delivered_at) if row.delivered_at is not None else at
+    return max(at, delivered_at) if delivered_at is not None else at
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -372,10 +387,6 @@ def _act(session: Session, r: ActionRequest) -> ActionResult | ActionError:
     except ActionError as exc:
         if not isinstance(exc, NotFoundError):
             writes = Writes()
-            _refused(writes, r.action, _as_claim(r), exc)
+            _refused(writes, r.action, r, exc)
             writes.apply(session)
         return exc
-
-
-def _as_claim(r: ActionRequest) -> ClaimRequest:
-    return ClaimRequest(r.delivery_id, r.department_id, r.actor, r.channel, r.at)

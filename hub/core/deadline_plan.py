@@ -57,6 +57,18 @@ class DeadlinePlan:
     def calendar_version(self) -> str:
         return next((d.calendar_version for d in (self.claim, self.objection, self.reply) if d), "")
 
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The delivery's columns this plan sets."""
+        claim, objection, reply = self.dues
+        return {
+            "claim_due": claim,
+            "objection_due": objection,
+            "reply_due": reply,
+            "provisional": self.provisional,
+            "calendar_version": self.calendar_version,
+        }
+
 
 def plan_deadlines(
     calendar: WorkCalendar, rules: Mapping[str, Any], start: dt.datetime
@@ -92,10 +104,8 @@ def start_deadlines(
 ) -> DeadlinePlan:
     """Set the delivery's deadlines from ``at`` and create the timers of what is still open."""
     plan = plan_deadlines(calendar, delivery.rules, at)
-    delivery.claim_due = plan.claim.due if plan.claim else None
-    delivery.objection_due = plan.objection.due if plan.objection else None
-    delivery.reply_due = plan.reply.due if plan.reply else None
-    delivery.provisional, delivery.calendar_version = plan.provisional, plan.calendar_version
+    for column, value in plan.columns.items():
+        setattr(delivery, column, value)
     _put_timers(session, delivery, [t for t in plan.timers if _still_open(delivery, t.action)])
     return plan
 

@@ -68,7 +68,7 @@ class GroupCommit:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0  # transactions committed (for tests and benchmarks)
-        self.requests = 0
+        self.requests = 0  # requests answered in them
 
     async def run(self, work: Work[I, R], item: I) -> R:
         """Submit ``item`` and wait (without blocking the loop) for its committed result."""

@@ -110,7 +110,7 @@ class Hub:
 
     def accept_many(self, messages: Sequence[CanonicalMessage]) -> list[Accepted | RoutingError]:
         results = self.commits.run_now(self._accept_work, [messages])
-        return _unwrap(results)[0]
+        return _single(results)
 
     async def accept_async(self, message: CanonicalMessage) -> Accepted:
         results = await self.commits.run(self._accept_work, [message])
@@ -205,6 +205,13 @@ class Hub:
             )
         return token
 
+    def _acted_at(self, at: dt.datetime | None) -> dt.datetime:
+        """When the department acted: ``at`` when the channel knows it better than the hub's
+        clock (a mail's arrival at the mail server), bounded by the hub's clock, never later
+        than now (and, in ``claims``, never before the push was delivered)."""
+        now = self.clock.now()
+        return min(at or now, now)
+
     def _claim_request(
         self,
         delivery_id: str,
@@ -213,11 +220,7 @@ class Hub:
         channel: Channel,
         at: dt.datetime | None,
     ) -> ClaimRequest:
-        """``at`` is when the department acted, when the channel knows it better than the
-        hub's clock (a mail's arrival at the mail server); bounded by the hub's clock, never
-        later than now (and, in ``claims``, never before the push was delivered)."""
-        now = self.clock.now()
-        return ClaimRequest(delivery_id, department_id, actor, channel, min(at or now, now))
+        return ClaimRequest(delivery_id, department_id, actor, channel, self._acted_at(at))
 
     def claim(
         self,
@@ -308,8 +311,8 @@ class Hub:
         at: dt.datetime | None,
         text: str,
     ) -> ActionRequest:
-        c = self._claim_request(delivery_id, department_id, actor, channel, at)
-        return ActionRequest(action, delivery_id, department_id, actor, channel, c.at, text)
+        acted = self._acted_at(at)
+        return ActionRequest(action, delivery_id, department_id, actor, channel, acted, text)
 
     def delivery_view(self, delivery_id: str, *, department_id: str | None = None) -> DeliveryView:
         with self.db.transaction() as session:
@@ -425,14 +428,6 @@ def _single(results: Sequence[T | BaseException]) -> T:
     if isinstance(result, BaseException):
         raise result
     return result
-
-
-def _unwrap(results: Sequence[T | BaseException]) -> list[T]:
-    """The results of a batch run, or the first failure raised."""
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return [r for r in results if not isinstance(r, BaseException)]
 
 
 def _view(row: DeliveryRow, tz: dt.tzinfo) -> DeliveryView:

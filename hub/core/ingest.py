@@ -3,7 +3,7 @@
 A push is acknowledged to its sender only after this transaction commits: the message, its
 deliveries (one per recipient, with the rules of their deadlines) and their push jobs in the
 outbox. Concurrent pushes share that transaction (``hub.core.group_commit``), and a batch of
-any size is four statements. The same source id twice gives one message (the idempotency key
+any size is the same six statements. The same source id twice gives one message (the idempotency key
 is unique; a concurrent insert of it waits for the first and then does nothing); the second
 call reports a duplicate. Input that is not a valid message is quarantined with its reason,
 never dropped.
@@ -67,7 +67,8 @@ def accept_batch(
 
     Per message: ``Accepted`` (``duplicate`` when its source id was accepted before, or earlier
     in this batch) or the RoutingError of an unknown sender or recipient (nothing recorded).
-    Returns those and the jobs to publish after commit. Four statements whatever the size."""
+    Returns those and the jobs to publish after commit. The same few statements whatever the
+    size (six on PostgreSQL: known ids, messages, deliveries, events, outbox ids, outbox)."""
     results: list[Accepted | RoutingError | None] = [None] * len(messages)
     candidates: dict[str, tuple[CanonicalMessage, RoutingResult | None]] = {}
     for index, message in enumerate(messages):

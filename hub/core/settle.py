@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from hub.bus.topology import DEAD
 from hub.channels import Purpose
 from hub.core.deadline_plan import (
+    DeadlinePlan,
     plan_deadlines,
     start_deadlines,
     stop_deadlines,
@@ -83,52 +84,25 @@ class Settler:
         """A job its channel confirmed: attempts, the delivery's state and deadlines (a push
         delivered now), its timers and event, collected in ``writes``."""
         assert outcome.receipt is not None
-        for started, finished, kind, detail in outcome.attempts:
+        for attempt in outcome.attempts:
             row["attempts"] += 1
-            writes.add(
-                AttemptRow,
-                {
-                    "delivery_id": job.delivery_id,
-                    "purpose": job.purpose.value,
-                    "channel": job.channel.value,
-                    "number": row["attempts"],
-                    "started_at": started,
-                    "finished_at": finished,
-                    "outcome": kind,
-                    "detail": detail[:1000],
-                },
-            )
+            writes.add(AttemptRow, _attempt_values(job, row["attempts"], attempt))
         changes: dict[str, Any] = {"attempts": row["attempts"]}
-        data: dict[str, Any] = {
-            "purpose": job.purpose.value,
-            "reference": outcome.receipt.reference,
-        }
+        plan, arrived = None, outcome.confirmed_at or now
         if job.purpose is Purpose.PUSH and row["transport_state"] == TransportState.PENDING:
-            arrived = outcome.confirmed_at or now
             plan = plan_deadlines(self.router.calendar, row["rules"], arrived)
-            claim, objection, reply = plan.dues
             changes |= {
                 "transport_state": TransportState.DELIVERED,
                 "delivered_at": arrived,
                 "delivered_channel": job.channel.value,
                 "channel_index": job.channel_index,
-                "claim_due": claim,
-                "objection_due": objection,
-                "reply_due": reply,
-                "provisional": plan.provisional,
-                "calendar_version": plan.calendar_version,
+                **plan.columns,
             }
             row.update(changes)
             for timer in plan.timers:
                 if timer_still_open(row, timer.action):
                     writes.add(TimerRow, timer_values(job.delivery_id, timer))
-            data |= {
-                "delivered_at": arrived.isoformat(),
-                "claim_due": _iso(claim),
-                "objection_due": _iso(objection),
-                "reply_due": _iso(reply),
-                "provisional": plan.provisional,
-            }
+        data = _sent_data(job, outcome.receipt.reference, arrived, plan)
         writes.change_delivery(job.delivery_id, **changes)
         writes.event(
             "delivery.sent",
@@ -216,23 +190,13 @@ class Settler:
         now: dt.datetime,
     ) -> None:
         assert outcome.receipt is not None
-        data: dict[str, object] = {
-            "purpose": job.purpose.value,
-            "reference": outcome.receipt.reference,
-        }
+        plan, arrived = None, outcome.confirmed_at or now
         if job.purpose is Purpose.PUSH and delivery.transport_state == TransportState.PENDING:
-            arrived = outcome.confirmed_at or now
             delivery.transport_state = TransportState.DELIVERED
             delivery.delivered_at, delivery.delivered_channel = arrived, job.channel.value
             delivery.channel_index = job.channel_index
             plan = start_deadlines(session, self.router.calendar, delivery, at=arrived)
-            data |= {
-                "delivered_at": arrived.isoformat(),
-                "claim_due": _iso(delivery.claim_due),
-                "objection_due": _iso(delivery.objection_due),
-                "reply_due": _iso(delivery.reply_due),
-                "provisional": plan.provisional,
-            }
+        data = _sent_data(job, outcome.receipt.reference, arrived, plan)
         delivery_event(
             session,
             "delivery.sent",
@@ -393,20 +357,42 @@ def _locked(session: Session, delivery_id: str) -> DeliveryRow | None:
 def _record_attempts(
     session: Session, job: DeliverJob, delivery: DeliveryRow, outcome: Outcome
 ) -> None:
-    for started, finished, kind, detail in outcome.attempts:
+    for attempt in outcome.attempts:
         delivery.attempts += 1
-        session.add(
-            AttemptRow(
-                delivery_id=job.delivery_id,
-                purpose=job.purpose.value,
-                channel=job.channel.value,
-                number=delivery.attempts,
-                started_at=started,
-                finished_at=finished,
-                outcome=kind,
-                detail=detail[:1000],
-            )
-        )
+        session.add(AttemptRow(**_attempt_values(job, delivery.attempts, attempt)))
+
+
+def _attempt_values(
+    job: DeliverJob, number: int, attempt: tuple[dt.datetime, dt.datetime, str, str]
+) -> dict[str, Any]:
+    started, finished, kind, detail = attempt
+    return {
+        "delivery_id": job.delivery_id,
+        "purpose": job.purpose.value,
+        "channel": job.channel.value,
+        "number": number,
+        "started_at": started,
+        "finished_at": finished,
+        "outcome": kind,
+        "detail": detail[:1000],
+    }
+
+
+def _sent_data(
+    job: DeliverJob, reference: str, arrived: dt.datetime, plan: DeadlinePlan | None
+) -> dict[str, Any]:
+    """The ``delivery.sent`` event's data; with the deadlines when the push arrived now."""
+    data: dict[str, Any] = {"purpose": job.purpose.value, "reference": reference}
+    if plan is not None:
+        claim, objection, reply = plan.dues
+        data |= {
+            "delivered_at": arrived.isoformat(),
+            "claim_due": _iso(claim),
+            "objection_due": _iso(objection),
+            "reply_due": _iso(reply),
+            "provisional": plan.provisional,
+        }
+    return data
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -183,11 +183,6 @@ class Writes:
             for i, job in zip(ids, self.jobs, strict=True)
             if job["publishes"]
         ]
-
-
-def ids_in(values: Sequence[str]) -> list[str]:
-    """Sorted unique ids: the one order in which a batch locks rows."""
-    return sorted(set(values))
 
 
 def among(session: Session, column: _Column, values: Iterable[Any]) -> Any:

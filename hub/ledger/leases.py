@@ -88,19 +88,6 @@ def _held(outbox_id: int, token: int) -> ColumnElement[bool]:
     return and_(OutboxRow.id == outbox_id, OutboxRow.attempts == token, OutboxRow.done_at.is_(None))
 
 
-def renew(
-    session: Session, outbox_id: int, token: int, *, now: dt.datetime, seconds: float
-) -> bool:
-    """Extend the lease to ``now + seconds``; False when the token no longer holds."""
-    result = session.execute(
-        update(OutboxRow)
-        .where(_held(outbox_id, token))
-        .values(lease_until=now + dt.timedelta(seconds=seconds))
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def renew_many(
     session: Session, tokens: Mapping[int, int], *, now: dt.datetime, seconds: float
 ) -> set[int]:
