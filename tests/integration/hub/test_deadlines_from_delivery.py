@@ -214,3 +214,30 @@ def test_a_claim_stamp_is_bounded_by_the_hub_clock_and_the_delivery(rig: Rig) ->
         second, department_id="scjg", actor="x", channel=Channel.EMAIL, at=at(1, month=1)
     )  # before the push was even delivered: raised to the delivery instant
     assert past.at == at(30, 16, month=9)
+
+
+def _instant(value: object) -> dt.datetime:
+    assert isinstance(value, str)
+    return dt.datetime.fromisoformat(value)
+
+
+def _sent_events(rig: Rig) -> list[dict[str, object]]:
+    with rig.db.read() as s:
+        query = select(EventRow.data).where(EventRow.type == "delivery.sent").order_by(EventRow.seq)
+        return list(s.scalars(query))
+
+
+def test_the_record_of_a_delivery_states_the_deadlines_it_started(rig: Rig) -> None:
+    rig.push(approval())  # type: ignore[arg-type]  # the batched settle
+    first = the_delivery(rig)
+    rig.clock.set(at(30, 17, 0, month=9))
+    rig.hub.report_bounce(first.delivery_id, channel=Channel.PLATFORM, reason="5.1.1 unknown")
+    rig.drain()  # the re-delivery on paper: the general settle
+    again = the_delivery(rig)
+    recorded = _sent_events(rig)
+    assert len(recorded) == 2
+    for data, delivery in zip(recorded, (first, again), strict=True):
+        assert delivery.delivered_at is not None and delivery.claim_due is not None
+        assert _instant(data["delivered_at"]) == delivery.delivered_at
+        assert _instant(data["claim_due"]) == delivery.claim_due
+        assert data["provisional"] is delivery.provisional
